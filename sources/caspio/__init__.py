@@ -1,0 +1,151 @@
+"""dlt source for Caspio: every table and view, typed from /fields, incremental, via Arrow.
+
+Quick start::
+
+    import dlt
+    from sources.caspio import caspio
+
+    pipeline = dlt.pipeline("caspio", destination="duckdb", dataset_name="caspio")
+    pipeline.run(caspio())   # credentials from .dlt/secrets.toml [sources.caspio.credentials]
+
+See ``resources.py`` for what one run does per object, ``paging.py`` for how pages are read
+and ``schema.py`` for the type mapping.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+import dlt
+from dlt.common.schema.typing import TSchemaContract
+from dlt.extract.resource import DltResource
+
+from .auth import TokenCache, reset_token_providers
+from .catalog import Catalog
+from .client import CaspioClient, CaspioResponse
+from .credentials import CaspioCredentials
+from .errors import (
+    CaspioApiError,
+    CaspioAuthError,
+    CaspioConfigError,
+    CaspioError,
+    CaspioNotJsonError,
+    CaspioObjectNotFoundError,
+    CaspioPermissionError,
+    CaspioQueryRejectedError,
+    CaspioQuotaExceededError,
+    CaspioTokenCacheError,
+    CaspioUnavailableError,
+)
+from .extras import extra_resources
+from .options import is_glob, options_for, resolve_names, validate_table_options
+from .resources import object_resource
+from .settings import DEFAULT_MAX_RETRY_SECONDS, DEFAULT_MAX_WORKERS, DEFAULT_PAGE_SIZE
+from .stats import CaspioStats
+
+
+@dlt.source(name="caspio", max_table_nesting=0)
+def caspio(
+    credentials: CaspioCredentials = dlt.secrets.value,
+    tables: list[str] | None = None,
+    include_views: bool = True,
+    table_options: dict[str, dict[str, Any]] | None = None,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    max_workers: int = DEFAULT_MAX_WORKERS,
+    token_cache_dir: str | None = None,
+    token_cache: bool = True,
+    max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS,
+    requests_per_second: float | None = None,
+    schema_contract: TSchemaContract | None = None,
+    metadata: bool | list[str] = False,
+    files: bool = False,
+    attachments: bool | list[str] = False,
+    download_to: str | None = None,
+    client: Any = None,
+) -> Iterable[DltResource]:
+    """Caspio tables and views as dlt resources, one per object.
+
+    Args:
+        credentials: client id/secret and subdomain or integration URL
+            (``[sources.caspio.credentials]``).
+        tables: names or glob patterns (``"Order*"``) of tables/views; ``None`` = all of them.
+            Names match case-insensitively. An unknown name is an error listing what exists.
+        include_views: with ``tables=None`` or globs, include views too.
+        table_options: per name/pattern overrides: ``cursor_field`` (or ``false``),
+            ``primary_key``, ``write_disposition`` (merge/replace/append), ``fields``, ``lag``
+            (seconds re-read before the mark), ``where`` (extra filter). See ``options.py``.
+        page_size: records per call (5-1000; Caspio's maximum, 1000, costs the fewest calls).
+        max_workers: concurrent page fetches of this source (also sizes the HTTP pool).
+        token_cache_dir: where the 0600 token file lives (default: the user's cache dir).
+        token_cache: ``False`` keeps the token in memory only (one token call per run).
+        max_retry_seconds: how long one request may keep retrying before the run fails.
+        requests_per_second: pace calls for a throttled account (e.g. 2000/300).
+        schema_contract: dlt schema contract for every table, e.g. ``{"columns": "freeze"}``
+            to fail a run when a field is added in Caspio instead of adding the column.
+        metadata: ``True`` (or a list of names) adds account metadata resources: applications,
+            DataPages, directories and users (no secrets), import/export tasks, webhooks.
+        files: adds the Files area (folders and file metadata, incremental on LastModified).
+        attachments: ``True`` (or table names) adds the metadata of ATTACHMENT fields.
+        download_to: a folder or bucket URL that file/attachment content is copied to (only
+            new or changed content is fetched).
+        client: a ``CaspioClient`` to use (then ``client.stats`` shows what the run cost);
+            built from ``credentials`` when omitted.
+    """
+    if client is None:
+        client = CaspioClient(
+            credentials,
+            max_workers=max_workers,
+            token_cache=token_cache,
+            token_cache_dir=token_cache_dir,
+            max_retry_seconds=max_retry_seconds,
+            requests_per_second=requests_per_second,
+        )
+    elif not isinstance(client, CaspioClient):
+        raise CaspioConfigError(f"client must be a CaspioClient, got {type(client).__name__}")
+    if isinstance(tables, str):
+        tables = [t.strip() for t in tables.split(",") if t.strip()]
+    parsed_options = validate_table_options(table_options)
+    catalog = Catalog(client, include_views=include_views)
+    if tables is None:
+        selected: list[tuple[str, str | None]] = list(catalog.objects())
+    elif any(is_glob(t) for t in tables):
+        selected = list(resolve_names(tables, catalog.objects()))
+    else:
+        # named objects: their kind comes from resource state (or one listing on first run)
+        selected = list(dict.fromkeys((t, None) for t in tables))
+    seen: set[str] = set()
+    for name, kind in selected:
+        if name.lower() in seen:
+            continue
+        seen.add(name.lower())
+        yield object_resource(
+            client,
+            name,
+            kind,
+            options_for(name, parsed_options),
+            page_size,
+            catalog,
+            schema_contract,
+        )
+    yield from extra_resources(client, metadata, files, attachments, download_to, page_size)
+
+
+__all__ = [
+    "caspio",
+    "CaspioClient",
+    "CaspioCredentials",
+    "CaspioResponse",
+    "CaspioStats",
+    "TokenCache",
+    "reset_token_providers",
+    "CaspioError",
+    "CaspioConfigError",
+    "CaspioApiError",
+    "CaspioAuthError",
+    "CaspioPermissionError",
+    "CaspioQuotaExceededError",
+    "CaspioObjectNotFoundError",
+    "CaspioQueryRejectedError",
+    "CaspioNotJsonError",
+    "CaspioUnavailableError",
+    "CaspioTokenCacheError",
+]

@@ -1,0 +1,107 @@
+"""Building ``q.where`` clauses that no name or value can change the meaning of.
+
+Caspio takes a raw SQL Server WHERE clause in the query string. Everything the connector puts
+there goes through this module: identifiers are validated against Caspio's naming rule (letters,
+digits and ``_``), values are rendered as literals (integers checked, strings single-quoted with
+``'`` doubled), and a user-supplied fragment must be self-contained (balanced parentheses and
+quotes) so wrapping it in parentheses keeps it from escaping into the connector's own conditions.
+"""
+
+import datetime as dt
+import re
+
+from .errors import CaspioConfigError
+
+_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
+
+
+def identifier(name: str) -> str:
+    """Returns ``name`` if it is a valid Caspio field name, else raises."""
+    if not isinstance(name, str) or not _IDENTIFIER.match(name):
+        raise CaspioConfigError(
+            f"Invalid Caspio field name {name!r}: names are letters, digits and '_' and start "
+            "with a letter; fix the name in table_options"
+        )
+    return name
+
+
+def int_literal(value: int) -> str:
+    """Renders an integer (PK bounds); refuses anything that is not a real int."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an int for a numeric literal, got {type(value).__name__}")
+    return str(value)
+
+
+def string_literal(value: str) -> str:
+    """Renders a T-SQL string literal: single quotes, embedded quotes doubled.
+
+    NUL and other C0 control characters are refused: no Caspio value needs them and some SQL
+    front ends truncate at NUL, which would break the quoting.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"expected str for a string literal, got {type(value).__name__}")
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in value):
+        raise ValueError("string literal contains a control character")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def datetime_literal(value: dt.datetime) -> str:
+    """Renders a naive date/time as Caspio writes it: ``'2024-01-31T10:00:00'``."""
+    if value.tzinfo is not None:
+        raise ValueError("datetime literals are written in the field's own zone (naive)")
+    return "'" + value.replace(microsecond=0).isoformat(timespec="seconds") + "'"
+
+
+def check_fragment(fragment: str) -> str:
+    """Validates a user-written WHERE fragment so it cannot break out of its parentheses.
+
+    The fragment stays SQL the user wrote in their own config; we only check that quotes and
+    parentheses balance (outside string literals and ``"quoted"`` / ``[bracketed]``
+    identifiers, where T-SQL does not read a ``'`` or ``)`` as syntax) and that it has no
+    statement separators or comments, so ``(<fragment>) AND PK_ID > 5`` always keeps the
+    connector's conditions.
+    """
+    depth = 0
+    # inside a quoted token: its closing character (' string, " or ] identifier), else None
+    closer: str | None = None
+    i = 0
+    while i < len(fragment):
+        c = fragment[i]
+        if closer is not None:
+            if c == closer:
+                if i + 1 < len(fragment) and fragment[i + 1] == closer:
+                    i += 1  # doubled: an escaped quote / bracket inside the token
+                else:
+                    closer = None
+        elif c == "'":
+            closer = "'"
+        elif c == '"':
+            closer = '"'  # T-SQL quoted identifier: a ' or ) inside it is not SQL syntax
+        elif c == "[":
+            closer = "]"  # T-SQL bracketed identifier
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth < 0:
+                break
+        elif c == ";" or fragment.startswith("--", i) or fragment.startswith("/*", i):
+            depth = -1
+            break
+        i += 1
+    if closer is not None or depth != 0:
+        raise CaspioConfigError(
+            f"Invalid filter {fragment!r}: quotes/parentheses must balance and ';' or comments "
+            "are not allowed; fix the `where` in table_options"
+        )
+    return fragment
+
+
+def and_(*clauses: str | None) -> str | None:
+    """ANDs the non-empty clauses, each parenthesised; ``None`` when there is none."""
+    parts = [c for c in clauses if c]
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return " AND ".join(f"({c})" for c in parts)

@@ -1,0 +1,155 @@
+"""Per-table options (``table_options`` in config) and name/glob resolution of objects.
+
+``table_options`` maps a table/view name or glob pattern to overrides; names match
+case-insensitively (as Caspio matches them); an exact name wins over patterns::
+
+    [sources.caspio.table_options.Orders]
+    cursor_field = "Modified"        # or false: no incremental read for this table
+    write_disposition = "append"     # append by PK_ID (insert-only tables)
+    fields = ["Order_ID", "Total"]
+    lag = 300                        # re-read 5 minutes before the mark (late writers)
+    where = "Status <> 'draft'"      # an extra filter, ANDed
+"""
+
+import dataclasses
+import fnmatch
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from .errors import CaspioConfigError, unknown_objects_error
+from .filters import check_fragment, identifier
+
+VALID_OPTIONS = (
+    "cursor_field",
+    "primary_key",
+    "write_disposition",
+    "fields",
+    "lag",
+    "where",
+    "deletes",  # read by deletes.py (the reconcile pass), not by the sync itself
+)
+WRITE_DISPOSITIONS = ("merge", "replace", "append")
+GLOB_CHARS = frozenset("*?[")
+
+
+@dataclasses.dataclass(frozen=True)
+class TableOptions:
+    cursor_field: str | None = None
+    no_cursor: bool = False
+    primary_key: str | tuple[str, ...] | None = None
+    write_disposition: str | None = None
+    fields: tuple[str, ...] | None = None
+    lag: float = 0.0
+    where: str | None = None
+
+
+def is_glob(name: str) -> bool:
+    return any(c in GLOB_CHARS for c in name)
+
+
+def _parse(key: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise CaspioConfigError(f"table_options.{key} must be a table of options, got {raw!r}")
+    unknown = sorted(set(raw) - set(VALID_OPTIONS))
+    if unknown:
+        raise CaspioConfigError(
+            f"Unknown option(s) {', '.join(unknown)} in table_options.{key}: valid options are "
+            f"{', '.join(VALID_OPTIONS)}"
+        )
+    out: dict[str, Any] = {}
+    if "cursor_field" in raw:
+        cf = raw["cursor_field"]
+        if cf in (None, False, "", "none", "None"):
+            out["no_cursor"] = True
+            out["cursor_field"] = None
+        elif isinstance(cf, str):
+            out["cursor_field"] = identifier(cf)
+            out["no_cursor"] = False
+        else:
+            raise CaspioConfigError(f"table_options.{key}.cursor_field must be a field name")
+    if "primary_key" in raw:
+        pk = raw["primary_key"]
+        if isinstance(pk, str):
+            out["primary_key"] = identifier(pk)
+        elif isinstance(pk, Sequence) and pk and all(isinstance(p, str) for p in pk):
+            out["primary_key"] = tuple(identifier(p) for p in pk)
+        else:
+            raise CaspioConfigError(f"table_options.{key}.primary_key must be a field name")
+    if "write_disposition" in raw:
+        wd = raw["write_disposition"]
+        if wd not in WRITE_DISPOSITIONS:
+            raise CaspioConfigError(
+                f"table_options.{key}.write_disposition must be one of "
+                f"{', '.join(WRITE_DISPOSITIONS)}, got {wd!r}"
+            )
+        out["write_disposition"] = wd
+    if "fields" in raw:
+        fields = raw["fields"]
+        if isinstance(fields, str):
+            fields = [f.strip() for f in fields.split(",") if f.strip()]
+        if not isinstance(fields, Sequence) or not all(isinstance(f, str) for f in fields):
+            raise CaspioConfigError(f"table_options.{key}.fields must be a list of field names")
+        out["fields"] = tuple(identifier(f) for f in fields)
+    if "lag" in raw:
+        try:
+            lag = float(raw["lag"])
+        except (TypeError, ValueError):
+            raise CaspioConfigError(
+                f"table_options.{key}.lag must be a number of seconds, got {raw['lag']!r}"
+            ) from None
+        if lag < 0:
+            raise CaspioConfigError(f"table_options.{key}.lag must be >= 0")
+        out["lag"] = lag
+    if "where" in raw:
+        where = raw["where"]
+        if not isinstance(where, str):
+            raise CaspioConfigError(f"table_options.{key}.where must be a string")
+        out["where"] = check_fragment(where) if where.strip() else None
+    return out
+
+
+def validate_table_options(
+    table_options: Mapping[str, Mapping[str, Any]] | None,
+) -> dict[str, dict[str, Any]]:
+    """Parses every entry up front, so a typo fails before any API call."""
+    if not table_options:
+        return {}
+    if not isinstance(table_options, Mapping):
+        raise CaspioConfigError("table_options must map table names to option tables")
+    return {str(k): _parse(str(k), v) for k, v in table_options.items()}
+
+
+def options_for(name: str, parsed: Mapping[str, Mapping[str, Any]]) -> TableOptions:
+    merged: dict[str, Any] = {}
+    lowered = name.lower()
+    for key, opts in parsed.items():  # patterns first, in config order
+        if is_glob(key) and fnmatch.fnmatchcase(lowered, key.lower()):
+            merged.update(opts)
+    for key, opts in parsed.items():
+        if not is_glob(key) and key.lower() == lowered:
+            merged.update(opts)
+    return TableOptions(**merged)
+
+
+def resolve_names(
+    patterns: Sequence[str], available: Iterable[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """Expands names/globs against ``(name, kind)`` pairs; unknown names fail listing what is."""
+    avail = list(available)
+    chosen: list[tuple[str, str]] = []
+    missing: list[str] = []
+    for pattern in patterns:
+        p = pattern.lower()
+        if is_glob(pattern):
+            hits = [a for a in avail if fnmatch.fnmatchcase(a[0].lower(), p)]
+        else:
+            exact = [a for a in avail if a[0] == pattern]
+            hits = exact or [a for a in avail if a[0].lower() == p][:1]
+        if not hits:
+            missing.append(pattern)
+        for hit in hits:
+            if hit not in chosen:
+                chosen.append(hit)
+    if missing:
+        raise unknown_objects_error(missing, [a[0] for a in avail])
+    return chosen

@@ -1,0 +1,279 @@
+"""One dlt resource per Caspio table or view: plan, read pages, yield Arrow, keep state.
+
+Per run and object the resource: takes the object's kind and ``/fields`` from resource state
+(fetching them only on the first run or when Caspio's answer shows the fields changed), picks
+the write disposition (``merge`` with a cursor, else ``replace``, or ``append`` by PK_ID when
+opted in), reads pages with the cursor/PK filter, converts each page to Arrow and yields it
+with the table hints, then stores the new high-water mark. dlt commits resource state with the
+load package, so the mark never runs ahead of loaded data.
+
+State per resource (no secrets): ``kind``, ``fields`` (raw /fields answer), ``cursor``
+(``{"field", "value"}``, a UTC ISO timestamp for TIMESTAMP fields), ``last_pk`` (append).
+"""
+
+import dataclasses
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import dlt
+import pyarrow as pa
+from dlt.common.schema.typing import TSchemaContract, TTableSchemaColumns
+from dlt.extract.resource import DltResource
+
+from .arrow import expect_json_text_columns, page_to_arrow
+from .catalog import Catalog
+from .client import CaspioClient
+from .errors import (
+    CaspioConfigError,
+    CaspioObjectNotFoundError,
+    CaspioQueryRejectedError,
+    unknown_objects_error,
+)
+from .filters import and_, identifier
+from .incremental import Cursor, HighWaterMark, cursor_filter, find_cursor
+from .options import TableOptions
+from .paging import KeysetReader
+from .schema import TABLES, VIEWS, ObjectSchema, build_schema
+from .settings import PK_FIELD
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Plan:
+    """What one run does for one object."""
+
+    schema: ObjectSchema
+    cursor: Cursor | None
+    write_disposition: str
+    primary_key: str | tuple[str, ...]
+    select: str | None
+    where: str | None
+    start_after: int | None
+
+    def hints(self) -> Any:
+        columns: TTableSchemaColumns = {k: dict(v) for k, v in self.schema.columns.items()}  # type: ignore[misc]
+        if self.primary_key != PK_FIELD:
+            columns[PK_FIELD].pop("primary_key", None)
+        disposition: Any = self.write_disposition
+        if disposition == "append":
+            # "append" reads only new PK_IDs, but a load package replayed after a crash (dlt
+            # retries a copy job that ran but was not recorded) would insert its rows twice:
+            # insert-only merge on the key appends the same rows idempotently.
+            disposition = {"disposition": "merge", "strategy": "insert-only"}
+        return dlt.mark.make_hints(
+            columns=columns,
+            write_disposition=disposition,
+            primary_key=list(self.primary_key)
+            if isinstance(self.primary_key, tuple)
+            else self.primary_key,
+        )
+
+
+class ObjectSync:
+    """Reads one Caspio object for one run (runs inside dlt's extract, maybe in a worker)."""
+
+    def __init__(
+        self,
+        client: CaspioClient,
+        name: str,
+        kind: str | None,
+        options: TableOptions,
+        page_size: int,
+        catalog: Catalog,
+    ) -> None:
+        self.client = client
+        self.name = name
+        self.kind_hint = kind
+        self.options = options
+        self.page_size = page_size
+        self.catalog = catalog
+
+    # ---- planning --------------------------------------------------------------------------
+
+    def _fields(self, kind: str) -> list[dict[str, Any]]:
+        try:
+            return self.client.get_fields(kind, self.name)
+        except CaspioObjectNotFoundError:
+            raise unknown_objects_error([self.name], self.catalog.names()) from None
+
+    def _plan(self, kind: str, raw_fields: list[dict[str, Any]], state: dict[str, Any]) -> Plan:
+        opts = self.options
+        cursor = None if opts.no_cursor else find_cursor(self.name, raw_fields, opts.cursor_field)
+        wd = opts.write_disposition or ("merge" if cursor else "replace")
+        select_names: list[str] | None = None
+        if opts.fields is not None:
+            select_names = list(opts.fields)
+            for field in cursor.all if cursor else ():
+                if field.name.lower() not in {f.lower() for f in select_names}:
+                    select_names.append(field.name)
+        schema = build_schema(self.name, kind, raw_fields, select_names)
+        where_cursor: str | None = None
+        start_after: int | None = None
+        if wd == "append":
+            if kind == VIEWS:
+                raise CaspioConfigError(
+                    f"write_disposition 'append' reads by integer PK_ID and {self.name} is a "
+                    "view: use merge (with a cursor) or replace in table_options"
+                )
+            last = state.get("last_pk")
+            start_after = last if isinstance(last, int) else None
+        elif wd == "merge" and cursor is not None:
+            saved = state.get("cursor") or {}
+            mark = saved.get("value") if saved.get("field") == cursor.name else None
+            where_cursor = cursor_filter(cursor, mark, opts.lag)
+        select = None
+        if select_names is not None:
+            select = ",".join(identifier(n) for n in [PK_FIELD, *select_names])
+        return Plan(
+            schema=schema,
+            cursor=cursor if wd == "merge" else None,
+            write_disposition=wd,
+            primary_key=opts.primary_key or PK_FIELD,
+            select=select,
+            where=and_(where_cursor, opts.where),
+            start_after=start_after,
+        )
+
+    # ---- the run ---------------------------------------------------------------------------
+
+    def run(self) -> Iterator[Any]:
+        state = dlt.current.resource_state()
+        metrics = dlt.current.resource_metrics()
+        before = self.client.stats.object_snapshot(self.name)
+        try:
+            yield from self._run(state)
+        finally:
+            after = self.client.stats.object_snapshot(self.name)
+            metrics.update({f"caspio_{k}": after[k] - before[k] for k in after})
+
+    def _run(self, state: dict[str, Any]) -> Iterator[Any]:
+        kind = state.get("kind") or self.kind_hint or self.catalog.kind_of(self.name)
+        raw_fields = state.get("fields")
+        fresh = raw_fields is None
+        if raw_fields is None:
+            raw_fields = self._fields(kind)
+        plan = self._plan(kind, raw_fields, state)
+        reader = self._reader(kind, plan)
+        pages = reader.pages()
+        try:
+            first = next(pages)
+        except (CaspioQueryRejectedError, CaspioObjectNotFoundError):
+            if fresh:
+                raise
+            # cached fields may be stale (a cursor/selected field removed): re-plan once
+            raw_fields, fresh = self._fields(kind), True
+            plan = self._plan(kind, raw_fields, state)
+            reader = self._reader(kind, plan)
+            pages = reader.pages()
+            first = next(pages)
+        except StopIteration:  # pragma: no cover - pages() always yields the first page
+            return
+
+        hwm = (
+            HighWaterMark(plan.cursor, (state.get("cursor") or {}).get("value"))
+            if (plan.cursor)
+            else None
+        )
+        if hwm is not None and (state.get("cursor") or {}).get("field") != plan.cursor.name:  # type: ignore[union-attr]
+            hwm.previous = None
+        max_pk: int | None = plan.start_after
+        yielded = False
+        hints_sent = False
+        rows_total = 0
+
+        def chain() -> Iterator[list[dict[str, Any]]]:
+            yield first
+            yield from pages
+
+        for rows in chain():
+            if not rows:
+                continue
+            if not hints_sent and not fresh and self._fields_changed(rows[0], plan):
+                logger.info("%s: fields changed in Caspio, refreshing /fields", self.name)
+                raw_fields, fresh = self._fields(kind), True
+                plan = dataclasses.replace(plan, schema=self._plan(kind, raw_fields, state).schema)
+            if any(spec.kind == "json" for spec in plan.schema.fields):
+                expect_json_text_columns(self.name)
+            table = page_to_arrow(rows, plan.schema)
+            rows_total += table.num_rows
+            self.client.stats.count_rows(self.name, table.num_rows)
+            if hwm is not None:
+                hwm.observe(table)
+            if plan.write_disposition == "append":
+                pks = [pk for r in rows if isinstance(pk := r.get(PK_FIELD), int)]
+                if pks:
+                    max_pk = max(pks) if max_pk is None else max(max_pk, *pks)
+            if not hints_sent:
+                hints_sent = True
+                yield dlt.mark.with_hints(table, plan.hints())
+            else:
+                yield table
+            yielded = True
+
+        first_load = "fields" not in state
+        if not yielded and (plan.write_disposition == "replace" or first_load or fresh):
+            # an empty table still replaces (truncates) / creates the destination table
+            empty = pa.Table.from_pylist([], schema=plan.schema.arrow_schema)
+            yield dlt.mark.with_hints(empty, plan.hints())
+
+        state["kind"] = kind
+        state["fields"] = raw_fields
+        if hwm is not None and plan.cursor is not None:
+            server_start = reader.first_response.server_time if reader.first_response else None
+            mark = hwm.next_mark(server_start)
+            if mark is not None:
+                state["cursor"] = {"field": plan.cursor.name, "value": mark}
+        if plan.write_disposition == "append" and max_pk is not None:
+            state["last_pk"] = max_pk
+        logger.debug("%s: %d rows (%s)", self.name, rows_total, plan.write_disposition)
+
+    def _reader(self, kind: str, plan: Plan) -> KeysetReader:
+        return KeysetReader(
+            self.client,
+            kind,
+            self.name,
+            page_size=self.page_size,
+            where=plan.where,
+            select=plan.select,
+            start_after=plan.start_after,
+        )
+
+    @staticmethod
+    def _fields_changed(row: dict[str, Any], plan: Plan) -> bool:
+        got = {k.lower() for k in row}
+        if plan.select is not None:
+            return not {f.lower() for f in plan.schema.field_names} <= got
+        return got != {f.lower() for f in plan.schema.field_names}
+
+
+def object_resource(
+    client: CaspioClient,
+    name: str,
+    kind: str | None,
+    options: TableOptions,
+    page_size: int,
+    catalog: Catalog,
+    schema_contract: TSchemaContract | None = None,
+) -> DltResource:
+    """The dlt resource of one Caspio object (name = Caspio name; dlt normalises the table)."""
+    sync = ObjectSync(client, name, kind, options, page_size, catalog)
+
+    def read_object() -> Iterator[Any]:
+        yield from sync.run()
+
+    resource = dlt.resource(
+        read_object,
+        name=name,
+        table_name=name,
+        parallelized=True,
+        max_table_nesting=0,
+        section="caspio",
+    )
+    if schema_contract is not None:
+        resource.apply_hints(schema_contract=schema_contract)
+    return resource
+
+
+__all__ = ["ObjectSync", "object_resource", "TABLES", "VIEWS"]

@@ -34,7 +34,7 @@ START, END = "<!-- BENCH:START -->", "<!-- BENCH:END -->"
 
 
 def measure(
-    session: requests.Session, url: str, params_list: list[dict[str, object]]
+    session: requests.Session, url: str, params_list: list[dict[str, str | int]]
 ) -> tuple[list[float], list[float], int]:
     server, client = [], []
     rows = 0
@@ -74,7 +74,7 @@ def main() -> int:
         s.headers["Authorization"] = f"Bearer {emu.access_token()}"
         url = emu.v3_url + "/tables/Big/records"
         deep = max(0, args.rows - 100_000)
-        cases: list[tuple[str, list[dict[str, object]]]] = [
+        cases: list[tuple[str, list[dict[str, str | int]]]] = [
             (
                 f"keyset page deep in the table: `q.where=PK_ID > {deep}+k*1000`, "
                 "`q.orderBy=PK_ID`, `q.pageSize=1000`",
@@ -122,20 +122,22 @@ def main() -> int:
         ]
         measure(s, url, cases[0][1][:3])  # warm-up
         for label, plist in cases:
-            server, client, rows = measure(s, url, plist)
-            results.append((label, fmt(server), fmt(client), rows))
+            server_ms, client_ms, rows = measure(s, url, plist)
+            results.append((label, fmt(server_ms), fmt(client_ms), rows))
 
     try:
         load = os.getloadavg()
         load_text = f"load average {load[0]:.2f} at start of paging"
     except OSError:
         load_text = "load average n/a"
+    big = emu.store.table("Big")
+    n_fields = len(big.fields) if big is not None else 0
     header = (
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with "
         f"`.venv/bin/python benchmarks/emulator_speed.py --rows {args.rows} --pages {args.pages}` "
         f"on {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs ({load_text}), "
         f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}. "
-        f"Generating the {args.rows:,}-row wide table ({len(emu.store.table('Big').fields)} fields "
+        f"Generating the {args.rows:,}-row wide table ({n_fields} fields "
         f"+ PK_ID) took {gen_s:.1f} s.\n\n"
     )
     table = "| request (1,000-row pages) | server time, median | client-observed, median | rows |\n"

@@ -1,0 +1,1 @@
+"""Runnable Caspio pipelines: the module behind `caspio-sync` and the examples to copy."""

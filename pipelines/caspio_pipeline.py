@@ -1,0 +1,176 @@
+"""Build and run Caspio pipelines; the module a user copies into a scheduler.
+
+The CLI (`pipelines/cli.py`) only parses arguments and calls the functions here, so a cron job,
+an Airflow task or a notebook gets exactly what `caspio-sync run` does:
+
+    from pipelines.caspio_pipeline import run_sync
+    report = run_sync(destination="duckdb", tables=["Orders", "Customers"])
+    print(report.summary())
+
+Credentials come the dlt way: `.dlt/secrets.toml` or `SOURCES__CASPIO__CREDENTIALS__CLIENT_ID`,
+`..._CLIENT_SECRET` and `..._INTEGRATION_URL` (or `..._SUBDOMAIN`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import dlt
+from dlt.common.configuration.resolve import resolve_configuration
+from dlt.common.pipeline import LoadInfo
+from dlt.pipeline.pipeline import Pipeline
+
+from sources.caspio import CaspioClient, CaspioCredentials, caspio
+
+DEFAULT_PIPELINE_NAME = "caspio"
+DEFAULT_DATASET_NAME = "caspio"
+DEFAULT_DUCKDB_FILE = "caspio.duckdb"
+
+# Source arguments that shape the HTTP client; read from the same config keys the source uses
+# ([sources.caspio] in config.toml, SOURCES__CASPIO__MAX_WORKERS, ...) when run_sync builds it.
+CLIENT_OPTIONS: dict[str, type] = {
+    "max_workers": int,
+    "token_cache": bool,
+    "token_cache_dir": str,
+    "max_retry_seconds": float,
+    "requests_per_second": float,
+}
+
+
+@dataclasses.dataclass
+class SyncReport:
+    """What one sync did and what it cost: printed by the CLI, returned to schedulers."""
+
+    pipeline_name: str
+    destination: str
+    dataset_name: str
+    rows_by_table: dict[str, int]
+    api_calls: int
+    token_calls: int
+    retries: int
+    seconds: float
+    load_info: LoadInfo | None = None
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows_by_table.values())
+
+    def summary(self) -> str:
+        width = max([len(t) for t in self.rows_by_table] + [5])
+        lines = [f"{'table'.ljust(width)}  rows"]
+        for table, rows in sorted(self.rows_by_table.items()):
+            lines.append(f"{table.ljust(width)}  {rows:,}")
+        lines.append(
+            f"{self.total_rows:,} rows into {self.destination} dataset '{self.dataset_name}' "
+            f"in {self.seconds:.1f}s; Caspio API calls: {self.api_calls:,} "
+            f"(token: {self.token_calls}, retries: {self.retries})"
+        )
+        return "\n".join(lines)
+
+
+def resolve_credentials(credentials: CaspioCredentials | None = None) -> CaspioCredentials:
+    """Resolve credentials from dlt config/secrets/env, or fail with the keys to set."""
+    if credentials is not None and credentials.is_resolved():
+        return credentials
+    return resolve_configuration(
+        credentials or CaspioCredentials(), sections=("sources", "caspio"), explicit_value=None
+    )
+
+
+def build_pipeline(
+    destination: str | Any = "duckdb",
+    dataset_name: str = DEFAULT_DATASET_NAME,
+    pipeline_name: str = DEFAULT_PIPELINE_NAME,
+    duckdb_file: str | None = None,
+    pipelines_dir: str | None = None,
+    progress: str | None = None,
+) -> Pipeline:
+    """A dlt pipeline; a DuckDB destination defaults to a file named after the pipeline."""
+    if destination == "duckdb":
+        destination = dlt.destinations.duckdb(
+            credentials=duckdb_file
+            or (
+                DEFAULT_DUCKDB_FILE
+                if pipeline_name == DEFAULT_PIPELINE_NAME
+                else f"{pipeline_name}.duckdb"
+            )
+        )
+    kwargs: dict[str, Any] = {}
+    if pipelines_dir:
+        kwargs["pipelines_dir"] = pipelines_dir
+    if progress:
+        kwargs["progress"] = progress
+    return dlt.pipeline(
+        pipeline_name=pipeline_name, destination=destination, dataset_name=dataset_name, **kwargs
+    )
+
+
+def run_sync(
+    destination: str | Any = "duckdb",
+    tables: Sequence[str] | None = None,
+    dataset_name: str = DEFAULT_DATASET_NAME,
+    pipeline_name: str = DEFAULT_PIPELINE_NAME,
+    full_refresh: bool = False,
+    credentials: CaspioCredentials | None = None,
+    duckdb_file: str | None = None,
+    pipelines_dir: str | None = None,
+    progress: str | None = None,
+    source_options: dict[str, Any] | None = None,
+    client: CaspioClient | None = None,
+) -> SyncReport:
+    """Sync Caspio tables and views into a destination and report rows and API calls spent."""
+    started = time.perf_counter()
+    options = dict(source_options or {})
+    if client is None:
+        client = CaspioClient(resolve_credentials(credentials), **_client_options(options))
+    # before the source is built: building it lists the account's tables and views
+    before = client.stats.snapshot()
+    source = caspio(
+        credentials=client.credentials,
+        tables=list(tables) if tables else None,
+        client=client,
+        **options,
+    )
+    pipeline = build_pipeline(
+        destination, dataset_name, pipeline_name, duckdb_file, pipelines_dir, progress
+    )
+    if full_refresh:
+        load_info = pipeline.run(source, refresh="drop_sources")
+    else:
+        load_info = pipeline.run(source)
+    after = client.stats.snapshot()
+    return SyncReport(
+        pipeline_name=pipeline.pipeline_name,
+        destination=pipeline.destination.destination_name,
+        dataset_name=pipeline.dataset_name,
+        rows_by_table=rows_loaded(pipeline),
+        api_calls=after["calls"] - before["calls"],
+        token_calls=after["token_calls"] - before["token_calls"],
+        retries=after["retries"] - before["retries"],
+        seconds=time.perf_counter() - started,
+        load_info=load_info,
+    )
+
+
+def _client_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Pop the client's options from `options`, falling back to the source's dlt config keys."""
+    resolved: dict[str, Any] = {}
+    for key, kind in CLIENT_OPTIONS.items():
+        value = options.pop(key, None)
+        if value is None:
+            value = dlt.config.get(f"sources.caspio.{key}", kind)
+        if value is not None:
+            resolved[key] = value
+    return resolved
+
+
+def rows_loaded(pipeline: Pipeline) -> dict[str, int]:
+    """Rows per data table in the last run, from dlt's own normalize counts (dlt's tables out)."""
+    trace = pipeline.last_trace
+    if trace is None or trace.last_normalize_info is None:
+        return {}
+    counts = trace.last_normalize_info.row_counts
+    return {table: rows for table, rows in counts.items() if not table.startswith("_dlt")}

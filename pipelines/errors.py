@@ -1,0 +1,49 @@
+"""Turn any failure of a sync into the one line a user reads.
+
+dlt wraps what a resource raises (PipelineStepFailed -> ResourceExtractionError -> our error)
+and its config errors span a dozen lines; a scheduled job's log wants the root cause and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
+
+from sources.caspio.errors import CaspioError
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it wraps, outermost first, each once."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo.extend([getattr(current, "exception", None), current.__cause__, current.__context__])
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line naming the problem and the fix; the Caspio error wins over dlt's wrappers."""
+    causes = list(_causes(exc))
+    for cause in causes:
+        if isinstance(cause, CaspioError):
+            return _first_line(str(cause))
+    for cause in causes:
+        if isinstance(cause, ConfigFieldMissingException):
+            keys = ", ".join(cause.fields)
+            return (
+                f"missing configuration: {keys}. Set them in .dlt/secrets.toml under "
+                "[sources.caspio.credentials] or as SOURCES__CASPIO__CREDENTIALS__<KEY> "
+                "environment variables (see .dlt/secrets.toml.example)"
+            )
+    innermost = causes[-1]
+    message = _first_line(str(innermost)) or type(innermost).__name__
+    return f"{type(innermost).__name__}: {message}"

@@ -28,9 +28,10 @@ from .caspio_pipeline import (
     DEFAULT_PIPELINE_NAME,
     SyncReport,
     build_pipeline,
-    resolve_credentials,
+    make_client,
     rows_loaded,
 )
+from .errors import exception_chain
 
 
 @dataclasses.dataclass
@@ -54,17 +55,7 @@ class BudgetedSyncReport(SyncReport):
 
 def _budget_error(exc: BaseException) -> CallBudgetExceeded | None:
     """The ``CallBudgetExceeded`` inside dlt's wrappers, if that is what failed."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        current = todo.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, CallBudgetExceeded):
-            return current
-        todo += [getattr(current, "exception", None), current.__cause__, current.__context__]
-    return None
+    return next((e for e in exception_chain(exc) if isinstance(e, CallBudgetExceeded)), None)
 
 
 def run_with_budget(
@@ -86,8 +77,9 @@ def run_with_budget(
     kind propagates as from ``run_sync``.
     """
     started = time.perf_counter()
+    options = dict(source_options or {})
     if client is None:
-        client = CaspioClient(resolve_credentials(credentials))
+        client = make_client(credentials, options)
     client.budget = CallBudget(max_calls)
     before = client.stats.snapshot()
     pipeline = build_pipeline(
@@ -102,7 +94,7 @@ def run_with_budget(
             credentials=client.credentials,
             tables=list(tables) if tables else None,
             client=client,
-            **(source_options or {}),
+            **options,
         )
         names = list(source.resources.keys())
         for name in names:

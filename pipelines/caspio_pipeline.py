@@ -125,7 +125,7 @@ def run_sync(
     started = time.perf_counter()
     options = dict(source_options or {})
     if client is None:
-        client = CaspioClient(resolve_credentials(credentials), **_client_options(options))
+        client = make_client(credentials, options)
     # before the source is built: building it lists the account's tables and views
     before = client.stats.snapshot()
     source = caspio(
@@ -155,16 +155,19 @@ def run_sync(
     )
 
 
-def _client_options(options: dict[str, Any]) -> dict[str, Any]:
-    """Pop the client's options from `options`, falling back to the source's dlt config keys."""
+def make_client(
+    credentials: CaspioCredentials | None = None, options: dict[str, Any] | None = None
+) -> CaspioClient:
+    """A client configured like the source would build it: `options` (the client's keys are
+    popped from it, the rest are source arguments) over the [sources.caspio] config keys."""
     resolved: dict[str, Any] = {}
     for key, kind in CLIENT_OPTIONS.items():
-        value = options.pop(key, None)
+        value = (options or {}).pop(key, None)
         if value is None:
             value = dlt.config.get(f"sources.caspio.{key}", kind)
         if value is not None:
             resolved[key] = value
-    return resolved
+    return CaspioClient(resolve_credentials(credentials), **resolved)
 
 
 def rows_loaded(pipeline: Pipeline) -> dict[str, int]:

@@ -13,7 +13,7 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from sources.caspio.errors import CaspioError
 
 
-def _causes(exc: BaseException) -> Iterator[BaseException]:
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
     """The exception and everything it wraps, outermost first, each once."""
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
@@ -32,7 +32,7 @@ def _first_line(text: str) -> str:
 
 def describe_error(exc: BaseException) -> str:
     """One line naming the problem and the fix; the Caspio error wins over dlt's wrappers."""
-    causes = list(_causes(exc))
+    causes = list(exception_chain(exc))
     for cause in causes:
         if isinstance(cause, CaspioError):
             return _first_line(str(cause))

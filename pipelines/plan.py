@@ -42,7 +42,7 @@ from .caspio_pipeline import (
     DEFAULT_DATASET_NAME,
     DEFAULT_PIPELINE_NAME,
     build_pipeline,
-    resolve_credentials,
+    make_client,
 )
 from .reconcile import configured_table_options
 
@@ -217,7 +217,7 @@ def run_plan(
 ) -> SyncPlan:
     """The ``caspio-sync plan`` entry point: same pipeline, dataset and options as ``run``."""
     if client is None:
-        client = CaspioClient(resolve_credentials(credentials))
+        client = make_client(credentials)
     pipeline = build_pipeline(destination, dataset_name, pipeline_name, duckdb_file, pipelines_dir)
     options = dict(source_options or {})
     return plan_sync(

@@ -45,7 +45,7 @@ from .caspio_pipeline import (
     DEFAULT_DATASET_NAME,
     DEFAULT_PIPELINE_NAME,
     build_pipeline,
-    resolve_credentials,
+    make_client,
 )
 
 _DELETE_CHUNK = 1000
@@ -237,6 +237,6 @@ def run_reconcile(
 ) -> ReconcileReport:
     """The ``caspio-sync reconcile`` entry point: same pipeline and dataset as ``run_sync``."""
     if client is None:
-        client = CaspioClient(resolve_credentials(credentials))
+        client = make_client(credentials)
     pipeline = build_pipeline(destination, dataset_name, pipeline_name, duckdb_file, pipelines_dir)
     return reconcile(pipeline, client, tables=tables, table_options=table_options, mode=mode)

@@ -88,7 +88,9 @@ class TokenCache:
     """Token files in one directory: created 0700, files 0600, refused when others can read.
 
     File names are ``sha256(host + client_id)`` so neither the client id nor the host shows in
-    the file system; the content holds only the tokens and their expiry.
+    the file system; the content holds the tokens, their expiry and a fingerprint of the secret
+    they were issued for: a rotated (or mistyped) secret must not ride on an old token, or a
+    wrong secret would pass unnoticed until the cached token expired.
     """
 
     def __init__(self, directory: os.PathLike[str] | str | None = None) -> None:
@@ -113,13 +115,15 @@ class TokenCache:
                 "token_cache_dir to a directory of your own"
             )
 
-    def load(self, host: str, client_id: str) -> Token | None:
+    def load(self, host: str, client_id: str, fingerprint: str = "") -> Token | None:
         path = self.path_for(host, client_id)
         if not path.exists():
             return None
         self._check_private(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("fingerprint", "") != fingerprint:
+                return None  # issued for another secret: never reuse it
             return Token(
                 str(data["access_token"]),
                 data.get("refresh_token"),
@@ -129,7 +133,7 @@ class TokenCache:
         except (OSError, ValueError, KeyError, TypeError):
             return None  # corrupt / partial file: ignore, it is overwritten on the next save
 
-    def save(self, host: str, client_id: str, token: Token) -> None:
+    def save(self, host: str, client_id: str, token: Token, fingerprint: str = "") -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.path_for(host, client_id)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
@@ -139,6 +143,7 @@ class TokenCache:
                 "refresh_token": token.refresh_token,
                 "expires_at": token.expires_at,
                 "lifetime": token.lifetime,
+                "fingerprint": fingerprint,
             }
         ).encode()
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -164,6 +169,7 @@ class TokenProvider:
         self.cache = cache
         self._client_id = client_id
         self._client_secret = client_secret
+        self._fingerprint = hashlib.sha256(f"{client_id}\n{client_secret}".encode()).hexdigest()
         self._lock = threading.Lock()
         self._token: Token | None = None
         self._cache_loaded = False
@@ -203,7 +209,7 @@ class TokenProvider:
     def _current(self) -> Token | None:
         if self._token is None and not self._cache_loaded and self.cache is not None:
             self._cache_loaded = True
-            self._token = self.cache.load(self.host, self._client_id)
+            self._token = self.cache.load(self.host, self._client_id, self._fingerprint)
         return self._token
 
     def _obtain(self, fetch: TokenFetcher, previous: Token | None) -> Token:
@@ -228,7 +234,7 @@ class TokenProvider:
         token = Token.from_response(data, previous)
         self._token = token
         if self.cache is not None:
-            self.cache.save(self.host, self._client_id, token)
+            self.cache.save(self.host, self._client_id, token, self._fingerprint)
         return token
 
 

@@ -134,6 +134,44 @@ def test_token_cache_file_is_private_and_reused(
     assert caspio_emulator.calls == 2
 
 
+def test_cached_token_is_not_reused_with_another_secret(
+    caspio_emulator: Any, token_dir: Path
+) -> None:
+    """A wrong (or rotated) secret must fail now, not when the cached token expires."""
+    good = CaspioClient(
+        base_url=caspio_emulator.base_url,
+        client_id=caspio_emulator.client_id,
+        client_secret=caspio_emulator.client_secret,
+        token_cache_dir=str(token_dir),
+    )
+    good.list_tables()
+    good.close()
+    reset_token_providers()
+    reset_log(caspio_emulator)
+    wrong = CaspioClient(
+        base_url=caspio_emulator.base_url,
+        client_id=caspio_emulator.client_id,
+        client_secret="not-the-secret",
+        token_cache_dir=str(token_dir),
+    )
+    with pytest.raises(CaspioAuthError, match="invalid_client"):
+        wrong.list_tables()
+    wrong.close()
+    assert token_calls(caspio_emulator) == 1
+    # and the right secret still finds its own cached token afterwards
+    reset_token_providers()
+    reset_log(caspio_emulator)
+    again = CaspioClient(
+        base_url=caspio_emulator.base_url,
+        client_id=caspio_emulator.client_id,
+        client_secret=caspio_emulator.client_secret,
+        token_cache_dir=str(token_dir),
+    )
+    again.list_tables()
+    again.close()
+    assert token_calls(caspio_emulator) == 0
+
+
 def test_cached_token_rejected_is_refreshed(caspio_emulator: Any, make_client: MakeClient) -> None:
     make_client(caspio_emulator).list_tables()
     reset_token_providers()

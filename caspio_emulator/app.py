@@ -713,9 +713,19 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.dropped = False
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.server.sockets_lock:
             self.server.open_sockets.add(self.connection)
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except ValueError:
+            # the base class flushes wfile after every request; a reset/truncate/hang fault
+            # closed it on purpose, which is not an error worth a traceback on stderr
+            if not self.dropped:
+                raise
 
     def finish(self) -> None:
         with contextlib.suppress(OSError):
@@ -789,6 +799,7 @@ class Handler(BaseHTTPRequestHandler):
     def drop(self, reset: bool) -> None:
         """Close the socket now; with `reset`, make the kernel send a TCP RST."""
         self.close_connection = True
+        self.dropped = True
         sock = self.connection
         try:
             if reset:

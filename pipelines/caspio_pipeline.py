@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -23,11 +24,13 @@ from dlt.common.configuration.resolve import resolve_configuration
 from dlt.common.pipeline import LoadInfo
 from dlt.pipeline.pipeline import Pipeline
 
-from sources.caspio import CaspioClient, CaspioCredentials, caspio
+from sources.caspio import CaspioClient, CaspioConfigError, CaspioCredentials, caspio
 
 DEFAULT_PIPELINE_NAME = "caspio"
 DEFAULT_DATASET_NAME = "caspio"
-DEFAULT_DUCKDB_FILE = "caspio.duckdb"
+DEFAULT_DUCKDB_FILE = "caspio_sync.duckdb"
+"""Not `caspio.duckdb`: DuckDB names a file's catalog after its stem, and a catalog named like
+the `caspio` dataset (schema) makes every later query fail as an ambiguous reference."""
 
 # Source arguments that shape the HTTP client; read from the same config keys the source uses
 # ([sources.caspio] in config.toml, SOURCES__CASPIO__MAX_WORKERS, ...) when run_sync builds it.
@@ -90,14 +93,19 @@ def build_pipeline(
 ) -> Pipeline:
     """A dlt pipeline; a DuckDB destination defaults to a file named after the pipeline."""
     if destination == "duckdb":
-        destination = dlt.destinations.duckdb(
-            credentials=duckdb_file
-            or (
+        if duckdb_file is None:
+            duckdb_file = (
                 DEFAULT_DUCKDB_FILE
                 if pipeline_name == DEFAULT_PIPELINE_NAME
                 else f"{pipeline_name}.duckdb"
             )
-        )
+        if Path(duckdb_file).stem.lower() == dataset_name.lower():
+            raise CaspioConfigError(
+                f"DuckDB file {duckdb_file!r} is named like the dataset {dataset_name!r}: DuckDB "
+                "would then find two objects of that name and fail on the next run; choose "
+                "another --duckdb-file or --dataset"
+            )
+        destination = dlt.destinations.duckdb(credentials=duckdb_file)
     kwargs: dict[str, Any] = {}
     if pipelines_dir:
         kwargs["pipelines_dir"] = pipelines_dir
@@ -137,6 +145,10 @@ def run_sync(
     pipeline = build_pipeline(
         destination, dataset_name, pipeline_name, duckdb_file, pipelines_dir, progress
     )
+    if pipeline.has_pending_data:
+        # A killed run left a normalized or extracted package behind; dlt would load only that
+        # and skip extracting, silently missing what changed in Caspio since. Finish it first.
+        pipeline.run()
     if full_refresh:
         load_info = pipeline.run(source, refresh="drop_sources")
     else:

@@ -76,7 +76,9 @@ def _add_target_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dataset", default="caspio", help="dataset (schema) name")
     parser.add_argument("--pipeline-name", default="caspio")
-    parser.add_argument("--duckdb-file", default=None, help="DuckDB file (default: caspio.duckdb)")
+    parser.add_argument(
+        "--duckdb-file", default=None, help="DuckDB file (default: caspio_sync.duckdb)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

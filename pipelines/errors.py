@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.configuration.exceptions import (
+    ConfigFieldMissingException,
+    ConfigValueCannotBeCoercedException,
+)
 
 from sources.caspio.errors import CaspioError
 
@@ -44,6 +47,19 @@ def describe_error(exc: BaseException) -> str:
                 "[sources.caspio.credentials] or as SOURCES__CASPIO__CREDENTIALS__<KEY> "
                 "environment variables (see .dlt/secrets.toml.example)"
             )
+    for cause in causes:
+        if isinstance(cause, ConfigValueCannotBeCoercedException):
+            return (
+                f"invalid configuration value {cause.field_name}={cause.field_value!r}: "
+                f"expected {_hint_name(cause.hint)}; fix it in .dlt/config.toml "
+                f"[sources.caspio] or the SOURCES__CASPIO__{cause.field_name.upper()} "
+                "environment variable"
+            )
     innermost = causes[-1]
     message = _first_line(str(innermost)) or type(innermost).__name__
     return f"{type(innermost).__name__}: {message}"
+
+
+def _hint_name(hint: object) -> str:
+    """`int`, `bool`, `dict[str, dict[str, Any]]`: what a user should write, not a repr."""
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")

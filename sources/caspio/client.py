@@ -53,6 +53,9 @@ from .stats import CaspioStats
 
 logger = logging.getLogger(__name__)
 
+MAX_AUTH_REPLAYS = 3
+"""Replays of one request after 401 / stale-token 400 (each after a renewed token)."""
+
 ObjectKind = str
 """``"tables"`` or ``"views"``: the path segment of the object."""
 
@@ -312,7 +315,8 @@ class CaspioClient:
         started = time.monotonic()
         deadline = started + self.max_retry_seconds
         attempt = 0
-        replayed = False
+        replays = 0
+        renewed_by_us = False
         path = urlsplit(url).path
         while True:
             self._pace()
@@ -383,16 +387,21 @@ class CaspioClient:
                 code = _error_code(body)
                 if (
                     authenticated
-                    and not replayed
+                    and (replays == 0 or not renewed_by_us)
+                    and replays < MAX_AUTH_REPLAYS
                     and (status == 401 or (status == 400 and code == "IncorrectQueryParameter"))
                 ):
-                    # expired/stale token: renew once (only if nobody else did) and replay
-                    replayed = True
+                    # expired/stale token: renew (only if nobody else did) and replay. Once our
+                    # own token call did not help, the 400 is a real query error; but a token
+                    # another thread renewed may itself be stale by now: renew again (bounded).
+                    replays += 1
                     self.stats.count_replay()
                     logger.debug(
                         "%s %s: %s, renewing the token and replaying", method, path, status
                     )
+                    calls_before = self.stats.token_calls
                     self._tokens.renew(token, self._fetch_token)
+                    renewed_by_us = self.stats.token_calls > calls_before
                     continue
                 if status in RETRY_STATUSES and code != "ApiCallsLimitExceeded":
                     raise _Retry(str(status), f"HTTP {status}", _retry_after(resp))

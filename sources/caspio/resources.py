@@ -59,9 +59,10 @@ class Plan:
         disposition: Any = self.write_disposition
         if disposition == "append":
             # "append" reads only new PK_IDs, but a load package replayed after a crash (dlt
-            # retries a copy job that ran but was not recorded) would insert its rows twice:
-            # insert-only merge on the key appends the same rows idempotently.
-            disposition = {"disposition": "merge", "strategy": "insert-only"}
+            # re-runs a copy job that had copied its rows before being recorded) would copy the
+            # same rows into staging twice. dlt's insert-only merge keeps both copies; its
+            # delete-insert merge deduplicates staging on the key, so the replay stays exact.
+            disposition = {"disposition": "merge", "strategy": "delete-insert"}
         return dlt.mark.make_hints(
             columns=columns,
             write_disposition=disposition,

@@ -236,10 +236,10 @@ def test_globs_and_table_options(
     assert set(cols) - {"_dlt_load_id", "_dlt_id"} == {"pk_id", "order_id", "total"}
     tables = pipeline.default_schema.tables
     assert tables["orders"]["write_disposition"] == "replace"
-    # "append" by PK_ID loads as an insert-only merge on PK_ID: idempotent if a load package
+    # "append" by PK_ID loads as a delete-insert merge on PK_ID: idempotent if a load package
     # is replayed after a crash (tests/reliability/test_crash_and_quota.py)
     assert tables["order_items"]["write_disposition"] == "merge"
-    assert tables["order_items"].get("x-merge-strategy") == "insert-only"
+    assert tables["order_items"].get("x-merge-strategy") == "delete-insert"
     # append by PK_ID: a second run reads only new rows
     new_pk = emu.insert("Order_Items", {"Order_ID": 1, "Quantity": 2})
     client = make_client(emu)

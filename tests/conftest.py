@@ -12,6 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests explore new random inputs on every developer run (that is how they find
+# bugs); in CI the examples are derandomized so a landing is judged on a reproducible suite.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
 
 POSTGRES_DSN = os.environ.get(
     "CASPIO_TEST_POSTGRES_DSN", "postgresql://postgres:postgres@127.0.0.1:5432/test"

@@ -52,12 +52,26 @@ class Plan:
     where: str | None
     start_after: int | None
 
+    @property
+    def reads_everything(self) -> bool:
+        """A merge or append run without any filter (first run, new cursor, full refresh)
+        reads every row: there is nothing to merge with, so it replaces the table. dlt's
+        merge would stage the rows and deduplicate them with a window over the whole table,
+        which at a million rows costs DuckDB gigabytes of memory and much of the load time."""
+        if self.where is not None:
+            return False
+        if self.write_disposition == "append":
+            return self.start_after is None
+        return self.write_disposition == "merge"
+
     def hints(self) -> Any:
         columns: TTableSchemaColumns = {k: dict(v) for k, v in self.schema.columns.items()}  # type: ignore[misc]
         if self.primary_key != PK_FIELD:
             columns[PK_FIELD].pop("primary_key", None)
         disposition: Any = self.write_disposition
-        if disposition == "append":
+        if self.reads_everything:
+            disposition = "replace"
+        elif disposition == "append":
             # "append" reads only new PK_IDs, but a load package replayed after a crash (dlt
             # re-runs a copy job that had copied its rows before being recorded) would copy the
             # same rows into staging twice. dlt's insert-only merge keeps both copies; its

@@ -236,10 +236,8 @@ def test_globs_and_table_options(
     assert set(cols) - {"_dlt_load_id", "_dlt_id"} == {"pk_id", "order_id", "total"}
     tables = pipeline.default_schema.tables
     assert tables["orders"]["write_disposition"] == "replace"
-    # "append" by PK_ID loads as a delete-insert merge on PK_ID: idempotent if a load package
-    # is replayed after a crash (tests/reliability/test_crash_and_quota.py)
-    assert tables["order_items"]["write_disposition"] == "merge"
-    assert tables["order_items"].get("x-merge-strategy") == "delete-insert"
+    # a first run reads everything: nothing to merge with, so the table is replaced
+    assert tables["order_items"]["write_disposition"] == "replace"
     # append by PK_ID: a second run reads only new rows
     new_pk = emu.insert("Order_Items", {"Order_ID": 1, "Quantity": 2})
     client = make_client(emu)
@@ -254,6 +252,14 @@ def test_globs_and_table_options(
     assert client.stats.rows == 1
     assert query(tmp_path, f"SELECT count(*) FROM caspio.order_items WHERE pk_id = {new_pk}") == [
         (1,)
+    ]
+    # ...and loads them as a delete-insert merge on PK_ID: idempotent if a load package is
+    # replayed after a crash (tests/reliability/test_crash_and_quota.py)
+    tables = pipeline.default_schema.tables
+    assert tables["order_items"]["write_disposition"] == "merge"
+    assert tables["order_items"].get("x-merge-strategy") == "delete-insert"
+    assert query(tmp_path, "SELECT count(*) FROM caspio.order_items") == [
+        (len(emu.table_rows("Order_Items")),)
     ]
 
 

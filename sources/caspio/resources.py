@@ -39,6 +39,11 @@ from .settings import PK_FIELD
 
 logger = logging.getLogger(__name__)
 
+YIELD_BATCH_ROWS = 10_000
+"""Pages are handed to dlt ten at a time: dlt recomputes a table's schema for every item it
+gets (about 8% of a bulk sync's CPU when fed 1,000-row pages), while 10,000 rows of even a wide
+table are a few MB."""
+
 
 @dataclasses.dataclass
 class Plan:
@@ -197,6 +202,7 @@ class ObjectSync:
         yielded = False
         hints_sent = False
         rows_total = 0
+        batch: list[pa.Table] = []
 
         def chain() -> Iterator[list[dict[str, Any]]]:
             yield first
@@ -224,8 +230,13 @@ class ObjectSync:
                 hints_sent = True
                 yield dlt.mark.with_hints(table, plan.hints())
             else:
-                yield table
+                batch.append(table)
+                if sum(t.num_rows for t in batch) >= YIELD_BATCH_ROWS:
+                    yield pa.concat_tables(batch)
+                    batch = []
             yielded = True
+        if batch:
+            yield pa.concat_tables(batch)
 
         first_load = "fields" not in state
         if not yielded and (plan.write_disposition == "replace" or first_load or fresh):

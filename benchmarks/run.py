@@ -90,8 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     docs_dir = args.docs_dir or (args.work_dir / "docs" if args.quick else REPO_ROOT / "docs")
     if args.render_only:
         saved = json.loads((docs_dir / "benchmarks" / "results.json").read_text())
-        for case_id in saved["meta"].get("remeasured", {}):
-            saved["cases"][case_id]["remeasured"] = True
+        for case_id, when in saved["meta"].get("remeasured", {}).items():
+            saved["cases"][case_id]["remeasured"] = when
         size = saved["meta"]["sizes"]
         saved["targets"] = as_dicts(
             evaluate(saved["cases"], label(size["big"]), label(size["mid"]), label(size["small"]))
@@ -183,11 +183,11 @@ def merge_into(path: Path, fresh: dict[str, Any]) -> dict[str, Any]:
     if saved["meta"]["sizes"] != json.loads(json.dumps(fresh["meta"]["sizes"])):
         raise SystemExit("--merge needs the same sizes (quick and full results do not mix)")
     remeasured = saved["meta"].setdefault("remeasured", {})
+    when = f"{fresh['meta']['machine']['started_at']} (code digest {fresh['meta']['code_digest']})"
     for case_id, case in fresh["cases"].items():
-        saved["cases"][case_id] = dict(case, remeasured=True)
-        remeasured[case_id] = (
-            f"{fresh['meta']['machine']['started_at']} (code digest {fresh['meta']['code_digest']})"
-        )
+        # the invocation's label: the targets tell one invocation's runs from another's by it
+        saved["cases"][case_id] = dict(case, remeasured=when)
+        remeasured[case_id] = when
     return saved
 
 

@@ -229,10 +229,10 @@ def _call_targets(cases: Cases) -> list[Target]:
 def _token_calls_after_first(cases: Cases) -> list[int]:
     """Token calls of every connector run except the first of each invocation of the command
     (cases re-measured with --merge ran in a later invocation, with a fresh token cache)."""
-    groups: dict[bool, list[dict[str, Any]]] = {}
+    groups: dict[str, list[dict[str, Any]]] = {}
     for case in cases.values():
-        later = bool(case.get("remeasured"))
-        groups.setdefault(later, []).extend(case["runs"].get("connector", []))
+        invocation = str(case.get("remeasured") or "")  # "" = the original full run
+        groups.setdefault(invocation, []).extend(case["runs"].get("connector", []))
     counts: list[int] = []
     for runs in groups.values():
         ordered = sorted(runs, key=lambda r: r.get("finished_at", 0.0))

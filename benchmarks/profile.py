@@ -169,21 +169,7 @@ def profile_connector(
         "-o",
         str(raw),
         "--",
-        sys.executable,
-        "-m",
-        "benchmarks.contenders.connector",
-        "--base-url",
-        emulator.base_url,
-        "--client-id",
-        emulator.client_id,
-        "--client-secret",
-        emulator.client_secret,
-        "--table",
-        table,
-        "--rows",
-        str(rows),
-        "--out",
-        str(work_dir / "out"),
+        *connector_command(emulator, table, rows, work_dir / "out"),
     ]
     env = contender_env(
         {
@@ -214,15 +200,9 @@ def profile_connector(
     return render_profile(summary) + render_memory(memory)
 
 
-def memory_timeline(
-    emulator: EmulatorProcess, table: str, rows: int, work_dir: Path, env: dict[str, str]
-) -> dict[str, Any]:
-    """One more connector run, unprofiled, with its process tree's RSS sampled every 0.2 s and
-    dlt's step timings, to say in which phase the peak happens."""
-    shutil.rmtree(work_dir, ignore_errors=True)
-    work_dir.mkdir(parents=True)
-    log = work_dir / "connector.log"
-    cmd = [
+def connector_command(emulator: EmulatorProcess, table: str, rows: int, out: Path) -> list[str]:
+    """The connector contender's command line: profiled and memory-sampled runs are the same."""
+    return [
         sys.executable,
         "-m",
         "benchmarks.contenders.connector",
@@ -237,8 +217,19 @@ def memory_timeline(
         "--rows",
         str(rows),
         "--out",
-        str(work_dir / "out"),
+        str(out),
     ]
+
+
+def memory_timeline(
+    emulator: EmulatorProcess, table: str, rows: int, work_dir: Path, env: dict[str, str]
+) -> dict[str, Any]:
+    """One more connector run, unprofiled, with its process tree's RSS sampled every 0.2 s and
+    dlt's step timings, to say in which phase the peak happens."""
+    shutil.rmtree(work_dir, ignore_errors=True)
+    work_dir.mkdir(parents=True)
+    log = work_dir / "connector.log"
+    cmd = connector_command(emulator, table, rows, work_dir / "out")
     samples: list[list[float]] = []
     started = time.perf_counter()
     with open(log, "w") as out:

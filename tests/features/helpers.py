@@ -12,6 +12,30 @@ import requests
 from sources.caspio.client import CaspioClient
 from sources.caspio.credentials import CaspioCredentials
 
+CONTACTS_AND_NOTES: dict[str, Any] = {
+    "tables": {
+        "Contacts": {
+            "fields": [
+                {"Name": "Name", "Type": "STRING"},
+                {"Name": "Score", "Type": "INTEGER"},
+                {
+                    "Name": "Updated",
+                    "Type": "TIMESTAMP",
+                    "OnInsert": True,
+                    "OnUpdate": True,
+                    "TimeZone": "UTC",
+                },
+            ],
+            "rows": [{"Name": f"contact {i}", "Score": i} for i in range(1, 31)],
+        },
+        "Notes": {
+            "fields": [{"Name": "Body", "Type": "TEXT"}],
+            "rows": [{"Body": f"note {i}"} for i in range(1, 13)],
+        },
+    }
+}
+"""A dataset with one incremental table (Contacts) and one replaced in full (Notes)."""
+
 
 def credentials_for(emu: Any) -> CaspioCredentials:
     return CaspioCredentials(

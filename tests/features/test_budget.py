@@ -13,30 +13,8 @@ from pipelines.caspio_pipeline import build_pipeline, run_sync
 from pipelines.plan import plan_sync
 from sources.caspio.budget import CallBudget, CallBudgetExceeded
 from tests.e2e.helpers import duckdb_tables
-from tests.features.helpers import client_for, read_rows
+from tests.features.helpers import CONTACTS_AND_NOTES, client_for, read_rows
 
-DATASET: dict[str, Any] = {
-    "tables": {
-        "Contacts": {
-            "fields": [
-                {"Name": "Name", "Type": "STRING"},
-                {"Name": "Score", "Type": "INTEGER"},
-                {
-                    "Name": "Updated",
-                    "Type": "TIMESTAMP",
-                    "OnInsert": True,
-                    "OnUpdate": True,
-                    "TimeZone": "UTC",
-                },
-            ],
-            "rows": [{"Name": f"contact {i}", "Score": i} for i in range(1, 31)],
-        },
-        "Notes": {
-            "fields": [{"Name": "Body", "Type": "TEXT"}],
-            "rows": [{"Body": f"note {i}"} for i in range(1, 13)],
-        },
-    }
-}
 API = "/integrations/rest/v3/tables/"
 
 
@@ -82,7 +60,7 @@ def _assert_parity(emu: Any, tmp_path: Path, tables: list[str]) -> None:
 def test_plan_equals_the_calls_the_run_spends(
     caspio_emulator_factory: Any, tmp_path: Path, tables: list[str] | None
 ) -> None:
-    emu = caspio_emulator_factory(dataset=DATASET, generate={"Big": 2500})
+    emu = caspio_emulator_factory(dataset=CONTACTS_AND_NOTES, generate={"Big": 2500})
     for step in ("first run", "incremental run"):
         plan = plan_sync(_pipeline(tmp_path), client_for(emu), tables=tables)
         mark, calls = len(emu.log), emu.calls
@@ -103,7 +81,7 @@ def test_plan_equals_the_calls_the_run_spends(
 def test_max_calls_stops_before_the_budget_and_the_next_run_resumes(
     caspio_emulator_factory: Any, tmp_path: Path
 ) -> None:
-    emu = caspio_emulator_factory(dataset=DATASET, generate={"Big": 2500})
+    emu = caspio_emulator_factory(dataset=CONTACTS_AND_NOTES, generate={"Big": 2500})
     plan = plan_sync(_pipeline(tmp_path), client_for(emu))
     budget = plan.total_calls - 2  # Big (the last table) cannot finish within it
     calls = emu.calls
@@ -136,7 +114,7 @@ def test_max_calls_stops_before_the_budget_and_the_next_run_resumes(
 
 
 def test_call_budget_refuses_the_call_past_the_limit(caspio_emulator_factory: Any) -> None:
-    emu = caspio_emulator_factory(dataset=DATASET)
+    emu = caspio_emulator_factory(dataset=CONTACTS_AND_NOTES)
     client = client_for(emu)
     client.get("/tables")
     client.budget = CallBudget(2)
@@ -158,7 +136,7 @@ def test_cli_plan_run_max_calls_and_reconcile(
     from pipelines.commands import EXIT_BUDGET_REACHED
     from tests.e2e.helpers import use_emulator_credentials
 
-    emu = caspio_emulator_factory(dataset=DATASET)
+    emu = caspio_emulator_factory(dataset=CONTACTS_AND_NOTES)
     use_emulator_credentials(monkeypatch, emu)
     target = ["--duckdb-file", str(tmp_path / "cli.duckdb")]
 

@@ -13,30 +13,14 @@ from pipelines.caspio_pipeline import build_pipeline, run_sync
 from pipelines.reconcile import reconcile
 from sources.caspio.deletes import DELETED_AT_COLUMN, delete_mode, missing_keys, scan_cost
 from sources.caspio.errors import CaspioConfigError
-from tests.features.helpers import api_delete, client_for, destination_for, read_rows
+from tests.features.helpers import (
+    CONTACTS_AND_NOTES,
+    api_delete,
+    client_for,
+    destination_for,
+    read_rows,
+)
 
-DATASET: dict[str, Any] = {
-    "tables": {
-        "Contacts": {
-            "fields": [
-                {"Name": "Name", "Type": "STRING"},
-                {"Name": "Score", "Type": "INTEGER"},
-                {
-                    "Name": "Updated",
-                    "Type": "TIMESTAMP",
-                    "OnInsert": True,
-                    "OnUpdate": True,
-                    "TimeZone": "UTC",
-                },
-            ],
-            "rows": [{"Name": f"contact {i}", "Score": i} for i in range(1, 31)],
-        },
-        "Notes": {
-            "fields": [{"Name": "Body", "Type": "TEXT"}],
-            "rows": [{"Body": f"note {i}"} for i in range(1, 13)],
-        },
-    }
-}
 BIG_ROWS = 2500
 
 
@@ -71,7 +55,7 @@ def _all_rows(pipeline: Any) -> dict[str, list[dict[str, Any]]]:
 def test_deleted_rows_disappear_and_nothing_else_changes(
     caspio_emulator_factory: Any, destination: tuple[Any, str], tmp_path: Path
 ) -> None:
-    emu = caspio_emulator_factory(dataset=DATASET, generate={"Big": BIG_ROWS})
+    emu = caspio_emulator_factory(dataset=CONTACTS_AND_NOTES, generate={"Big": BIG_ROWS})
     dest, dataset = destination
     pipeline = _sync(emu, dest, dataset, tmp_path)
     before = _all_rows(pipeline)
@@ -109,7 +93,7 @@ def test_deleted_rows_disappear_and_nothing_else_changes(
 def test_mark_mode_sets_deleted_at_and_survives_the_next_sync(
     caspio_emulator_factory: Any, destination: tuple[Any, str], tmp_path: Path
 ) -> None:
-    emu = caspio_emulator_factory(dataset=DATASET)
+    emu = caspio_emulator_factory(dataset=CONTACTS_AND_NOTES)
     dest, dataset = destination
     pipeline = _sync(emu, dest, dataset, tmp_path)
     before = _all_rows_small(pipeline)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from . import caspio_pipeline
 from .budget import run_with_budget
@@ -14,18 +15,23 @@ from .reconcile import run_reconcile
 EXIT_BUDGET_REACHED = 3
 
 
+def _target(args: argparse.Namespace) -> dict[str, Any]:
+    """Where run, plan and reconcile point: they must address the same pipeline and dataset."""
+    return {
+        "destination": args.destination,
+        "tables": args.tables,
+        "dataset_name": args.dataset,
+        "pipeline_name": args.pipeline_name,
+        "duckdb_file": args.duckdb_file,
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     progress = None if args.no_progress or not sys.stderr.isatty() else "log"
     if args.max_calls is not None:
         return _run_budgeted(args, progress)
     report = caspio_pipeline.run_sync(
-        destination=args.destination,
-        tables=args.tables,
-        dataset_name=args.dataset,
-        pipeline_name=args.pipeline_name,
-        full_refresh=args.full_refresh,
-        duckdb_file=args.duckdb_file,
-        progress=progress,
+        **_target(args), full_refresh=args.full_refresh, progress=progress
     )
     print(report.summary())
     return 0
@@ -35,15 +41,7 @@ def _run_budgeted(args: argparse.Namespace, progress: str | None) -> int:
     if args.max_calls < 1:
         print("caspio-sync: error: --max-calls must be at least 1", file=sys.stderr)
         return 2
-    report = run_with_budget(
-        args.max_calls,
-        destination=args.destination,
-        tables=args.tables,
-        dataset_name=args.dataset,
-        pipeline_name=args.pipeline_name,
-        duckdb_file=args.duckdb_file,
-        progress=progress,
-    )
+    report = run_with_budget(args.max_calls, **_target(args), progress=progress)
     print(report.summary())
     if report.stopped is not None:
         print(f"caspio-sync: {report.stopped}", file=sys.stderr)
@@ -52,26 +50,13 @@ def _run_budgeted(args: argparse.Namespace, progress: str | None) -> int:
 
 
 def plan(args: argparse.Namespace) -> int:
-    result = run_plan(
-        destination=args.destination,
-        tables=args.tables,
-        dataset_name=args.dataset,
-        pipeline_name=args.pipeline_name,
-        duckdb_file=args.duckdb_file,
-    )
+    result = run_plan(**_target(args))
     print(result.summary())
     return 0
 
 
 def reconcile(args: argparse.Namespace) -> int:
-    report = run_reconcile(
-        destination=args.destination,
-        tables=args.tables,
-        dataset_name=args.dataset,
-        pipeline_name=args.pipeline_name,
-        duckdb_file=args.duckdb_file,
-        mode=args.mode,
-    )
+    report = run_reconcile(**_target(args), mode=args.mode)
     print(report.summary())
     return 0
 

@@ -137,7 +137,7 @@ def expect_json_text_columns(resource_name: str) -> None:
     _json_text_filter.resources.add(resource_name)
 
 
-_CONVERTERS: dict[str, Callable[[list[Any], FieldSpec], pa.Array]] = {
+CONVERTERS: dict[str, Callable[[list[Any], FieldSpec], pa.Array]] = {
     "text": _text,
     "int": _int,
     "float": _float,
@@ -155,5 +155,5 @@ def page_to_arrow(rows: Sequence[Row], schema: ObjectSchema) -> pa.Table:
     for spec in schema.fields:
         name = spec.name
         values = [row.get(name) for row in rows]
-        arrays.append(_CONVERTERS[spec.kind](values, spec))
+        arrays.append(CONVERTERS[spec.kind](values, spec))
     return pa.Table.from_arrays(arrays, schema=schema.arrow_schema)

@@ -13,7 +13,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
@@ -50,6 +50,7 @@ from .settings import (
     TOKEN_PATH,
 )
 from .stats import CaspioStats
+from .throttle import Throttle
 
 logger = logging.getLogger(__name__)
 
@@ -165,10 +166,7 @@ class CaspioClient:
         self._session.headers.update(
             {"Accept": "application/json", "User-Agent": "caspio-dlt/0.1 (+dlt)"}
         )
-        self._pause_lock = threading.Lock()
-        self._paused_until = 0.0
-        self._interval = 1.0 / requests_per_second if requests_per_second else 0.0
-        self._next_slot = 0.0
+        self.throttle = Throttle(requests_per_second)
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
 
@@ -219,11 +217,20 @@ class CaspioClient:
         return list(data.get("Result") or [])
 
     def get_records(
-        self, kind: ObjectKind, name: str, params: Mapping[str, str | int]
+        self,
+        kind: ObjectKind,
+        name: str,
+        params: Mapping[str, str | int],
+        decode: Callable[[bytes], Any] | None = None,
     ) -> CaspioResponse:
-        """One page of records (``Result`` list, plus ``Pagination`` when asked)."""
+        """One page of records (``Result`` list, plus ``Pagination`` when asked).
+
+        ``decode`` (a fast typed decoder, run in the fetching thread) may turn the body into
+        something else; when it answers ``None`` the body is parsed as JSON as usual."""
         path = f"/{kind}/{quote(name, safe='')}/records"
-        return self.fetch(path, params, kind="records", obj=name)
+        return self._send(
+            "GET", self.api_url + path, params=params, kind="records", obj=name, decode=decode
+        )
 
     def get(
         self,
@@ -298,7 +305,13 @@ class CaspioClient:
 
     # ---- the retry loop --------------------------------------------------------------------
 
-    def _send(
+    def _send(self, method: str, url: str, **kwargs: Any) -> CaspioResponse:
+        try:
+            return self._attempts(method, url, **kwargs)
+        finally:
+            self.throttle.released()
+
+    def _attempts(
         self,
         method: str,
         url: str,
@@ -311,6 +324,7 @@ class CaspioClient:
         obj: str | None,
         authenticated: bool = True,
         raw: bool = False,
+        decode: Callable[[bytes], Any] | None = None,
     ) -> CaspioResponse:
         started = time.monotonic()
         deadline = started + self.max_retry_seconds
@@ -319,7 +333,7 @@ class CaspioClient:
         renewed_by_us = False
         path = urlsplit(url).path
         while True:
-            self._pace()
+            sent_at = self.throttle.before_call()
             headers: dict[str, str] = {}
             token = ""
             if authenticated:
@@ -381,7 +395,8 @@ class CaspioClient:
                 )
                 status = resp.status_code
                 if 200 <= status < 300:
-                    data = resp.content if raw else self._decode_ok(resp)
+                    self.throttle.succeeded(sent_at)
+                    data = resp.content if raw else self._decode_ok(resp, decode)
                     return CaspioResponse(data, status, resp.headers)
                 body = _safe_json(resp.content)
                 code = _error_code(body)
@@ -410,10 +425,16 @@ class CaspioClient:
                 attempt += 1
                 self._backoff(retry, attempt, deadline, method, path, started)
 
-    def _decode_ok(self, resp: requests.Response) -> Any:
+    def _decode_ok(
+        self, resp: requests.Response, decode: Callable[[bytes], Any] | None = None
+    ) -> Any:
         content = resp.content
         if not content:
             return {}
+        if decode is not None:
+            decoded = decode(content)
+            if decoded is not None:
+                return decoded
         try:
             return orjson.loads(content)
         except orjson.JSONDecodeError:
@@ -453,22 +474,9 @@ class CaspioClient:
         self.stats.count_retry(retry.reason, delay)
         logger.debug("%s %s: %s, retry %d in %.2f s", method, path, retry, attempt, delay)
         if retry.reason == "429":
-            # throttled: every thread of this client waits, not only the one that was told
-            with self._pause_lock:
-                self._paused_until = max(self._paused_until, now + delay)
+            # every thread of this client waits, not only the one that was told
+            self.throttle.throttled(delay)
         time.sleep(delay)
-
-    def _pace(self) -> None:
-        """Waits for a shared 429 pause and, if configured, the requests-per-second slot."""
-        with self._pause_lock:
-            now = time.monotonic()
-            wait = max(0.0, self._paused_until - now)
-            if self._interval:
-                slot = max(self._next_slot, now + wait)
-                self._next_slot = slot + self._interval
-                wait = slot - now
-        if wait > 0:
-            time.sleep(wait)
 
     # ---- errors ----------------------------------------------------------------------------
 

@@ -34,7 +34,11 @@ _RESERVED = frozenset(
     TABLESAMPLE TEXTSIZE THEN TO TOP TRAN TRANSACTION TRIGGER TRUNCATE TRY_CONVERT TSEQUAL UNION
     UNIQUE UNPIVOT UPDATE UPDATETEXT USE USER VALUES VARYING VIEW WAITFOR WHEN WHERE WHILE WITH
     WITHIN WRITETEXT""".split()  # noqa: SIM905 - a keyword table reads better as text
-) | {"GO"}  # not reserved, but the batch separator: T-SQL parsers read "GO > 1" as a command
+) | {
+    "GO",  # not reserved, but the batch separator: T-SQL parsers read "GO > 1" as a command
+    "TRUE",  # not reserved in SQL Server, but read as boolean literals by other SQL front ends
+    "FALSE",
+}
 
 
 def identifier(name: str) -> str:

@@ -23,9 +23,11 @@ keyset, with the value quoted.
 """
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
+
+import pyarrow as pa
 
 from .client import CaspioClient, CaspioResponse
 from .errors import CaspioConfigError
@@ -34,6 +36,30 @@ from .schema import TABLES
 from .settings import MAX_PAGE_SIZE, MIN_PAGE_SIZE, PK_FIELD
 
 Rows = list[dict[str, Any]]
+
+PageDecode = Callable[[bytes], pa.Table | None]
+"""Turns a records body into a table in the fetching thread, or declines with ``None``."""
+
+
+class RecordPage:
+    """One records answer: raw row dicts, or a table a ``PageDecode`` already built.
+
+    The page that asks for ``q.getPaginationInfo`` always comes as dicts: its first row is
+    what tells the resource that the object's fields changed since the last run."""
+
+    __slots__ = ("rows", "table")
+
+    def __init__(self, rows: Rows | None = None, table: pa.Table | None = None) -> None:
+        self.rows = rows
+        self.table = table
+
+    def __len__(self) -> int:
+        return self.table.num_rows if self.table is not None else len(self.rows or ())
+
+    def pk_at(self, index: int) -> Any:
+        if self.table is not None:
+            return self.table.column(PK_FIELD)[index].as_py()
+        return (self.rows or [])[index].get(PK_FIELD)
 
 
 class KeysetReader:
@@ -54,6 +80,7 @@ class KeysetReader:
         select: str | None = None,
         start_after: int | str | None = None,
         max_workers: int | None = None,
+        decode: PageDecode | None = None,
     ) -> None:
         if not MIN_PAGE_SIZE <= page_size <= MAX_PAGE_SIZE:
             raise CaspioConfigError(
@@ -67,6 +94,7 @@ class KeysetReader:
         self.select = select
         self.start_after = start_after
         self.max_workers = max_workers or client.max_workers
+        self.decode = decode
         self.first_response: CaspioResponse | None = None
         self.total_count: int | None = None
 
@@ -94,21 +122,24 @@ class KeysetReader:
         return params
 
     def _fetch(self, lo: int | str | None, hi: int | None, count: bool = False) -> CaspioResponse:
-        return self.client.get_records(self.kind, self.name, self._params(lo, hi, count))
+        return self.client.get_records(
+            self.kind, self.name, self._params(lo, hi, count), None if count else self.decode
+        )
 
-    def _rows(self, resp: CaspioResponse) -> Rows:
+    def _page(self, resp: CaspioResponse) -> RecordPage:
+        if isinstance(resp.data, pa.Table):
+            return RecordPage(table=resp.data)
         data = resp.data if isinstance(resp.data, Mapping) else {}
-        rows = data.get("Result") or []
-        return list(rows)
+        return RecordPage(rows=list(data.get("Result") or []))
 
     # ---- iteration -------------------------------------------------------------------------
 
-    def pages(self) -> Iterator[Rows]:
-        """Yields lists of raw record dicts (out of PK order when ranges run concurrently)."""
+    def pages(self) -> Iterator[RecordPage]:
+        """Yields pages (out of PK order when ranges run concurrently)."""
         lo = self.start_after
         while True:
             resp = self._fetch(lo, None, count=True)
-            rows = self._rows(resp)
+            rows = self._page(resp)
             pagination = resp.data.get("Pagination") if isinstance(resp.data, Mapping) else None
             total = pagination.get("TotalCount") if isinstance(pagination, Mapping) else None
             if self.first_response is None:
@@ -117,14 +148,14 @@ class KeysetReader:
             yield rows
             if len(rows) < self.page_size:
                 return
-            last = rows[-1].get(PK_FIELD)
+            last = rows.pk_at(-1)
             remaining = (total - len(rows)) if isinstance(total, int) else None
             if remaining is not None and remaining <= 0:
                 return
             if self.kind != TABLES or not isinstance(last, int) or remaining is None:
                 yield from self._sequential(last)
                 return
-            first = rows[0].get(PK_FIELD)
+            first = rows.pk_at(0)
             span = max(last - (first if isinstance(first, int) else last) + 1, self.page_size)
             expected_span = math.ceil(remaining * span / self.page_size)
             got = 0
@@ -135,15 +166,15 @@ class KeysetReader:
                 return
             lo = last + expected_span
 
-    def _sequential(self, last: Any) -> Iterator[Rows]:
+    def _sequential(self, last: Any) -> Iterator[RecordPage]:
         while True:
-            rows = self._rows(self._fetch(last, None))
+            rows = self._page(self._fetch(last, None))
             yield rows
             if len(rows) < self.page_size:
                 return
-            last = rows[-1].get(PK_FIELD)
+            last = rows.pk_at(-1)
 
-    def _ranges(self, after: int, span: int, remaining: int) -> Iterator[Rows]:
+    def _ranges(self, after: int, span: int, remaining: int) -> Iterator[RecordPage]:
         """Reads ``(after, after + span]`` in up to ``max_workers`` concurrent bounded ranges."""
         ps = self.page_size
         pages_needed = math.ceil(remaining / ps)
@@ -160,11 +191,11 @@ class KeysetReader:
             # one range: no point in a thread hop
             lo, hi = bounds[0]
             while True:
-                rows = self._rows(self._fetch(lo, hi))
+                rows = self._page(self._fetch(lo, hi))
                 yield rows
                 if self._range_done(rows, hi):
                     return
-                lo = rows[-1][PK_FIELD]
+                lo = rows.pk_at(-1)
         executor = self.client.executor
         inflight: dict[Future[CaspioResponse], int] = {
             executor.submit(self._fetch, lo, hi): hi for lo, hi in bounds
@@ -174,17 +205,17 @@ class KeysetReader:
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
                 for fut in done:
                     hi = inflight.pop(fut)
-                    rows = self._rows(fut.result())
+                    rows = self._page(fut.result())
                     if not self._range_done(rows, hi):
                         # keep the range busy before handing this page on
-                        inflight[executor.submit(self._fetch, rows[-1][PK_FIELD], hi)] = hi
+                        inflight[executor.submit(self._fetch, rows.pk_at(-1), hi)] = hi
                     yield rows
         finally:
             for fut in inflight:
                 fut.cancel()
 
-    def _range_done(self, rows: Rows, hi: int) -> bool:
+    def _range_done(self, rows: RecordPage, hi: int) -> bool:
         if len(rows) < self.page_size:
             return True
-        last = rows[-1].get(PK_FIELD)
+        last = rows.pk_at(-1)
         return not isinstance(last, int) or last >= hi

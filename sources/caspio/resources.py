@@ -18,6 +18,7 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.common.schema.typing import TSchemaContract, TTableSchemaColumns
 from dlt.extract.resource import DltResource
 
@@ -33,7 +34,8 @@ from .errors import (
 from .filters import and_, identifier
 from .incremental import Cursor, HighWaterMark, cursor_filter, find_cursor
 from .options import TableOptions
-from .paging import KeysetReader
+from .page_decoder import PageDecoder
+from .paging import KeysetReader, RecordPage
 from .schema import TABLES, VIEWS, ObjectSchema, build_schema
 from .settings import PK_FIELD
 
@@ -167,6 +169,9 @@ class ObjectSync:
         finally:
             after = self.client.stats.object_snapshot(self.name)
             metrics.update({f"caspio_{k}": after[k] - before[k] for k in after})
+            # Arrow's allocator keeps freed pages for reuse; once an object is read they would
+            # only add to the process's peak while DuckDB or the next table loads
+            pa.default_memory_pool().release_unused()
 
     def _run(self, state: dict[str, Any]) -> Iterator[Any]:
         kind = state.get("kind") or self.kind_hint or self.catalog.kind_of(self.name)
@@ -204,28 +209,38 @@ class ObjectSync:
         rows_total = 0
         batch: list[pa.Table] = []
 
-        def chain() -> Iterator[list[dict[str, Any]]]:
+        def chain() -> Iterator[RecordPage]:
             yield first
             yield from pages
 
-        for rows in chain():
-            if not rows:
+        for page in chain():
+            if not len(page):
                 continue
-            if not hints_sent and not fresh and self._fields_changed(rows[0], plan):
+            if (
+                not hints_sent
+                and not fresh
+                and page.rows is not None
+                and self._fields_changed(page.rows[0], plan)
+            ):
                 logger.info("%s: fields changed in Caspio, refreshing /fields", self.name)
                 raw_fields, fresh = self._fields(kind), True
                 plan = dataclasses.replace(plan, schema=self._plan(kind, raw_fields, state).schema)
+                # the pages still to come are decoded with the refreshed fields
+                reader.decode = PageDecoder(plan.schema).decode
             if any(spec.kind == "json" for spec in plan.schema.fields):
                 expect_json_text_columns(self.name)
-            table = page_to_arrow(rows, plan.schema)
+            if page.table is not None and page.table.schema.equals(plan.schema.arrow_schema):
+                table = page.table
+            else:
+                table = page_to_arrow(page.rows or [], plan.schema)
             rows_total += table.num_rows
             self.client.stats.count_rows(self.name, table.num_rows)
             if hwm is not None:
                 hwm.observe(table)
             if plan.write_disposition == "append":
-                pks = [pk for r in rows if isinstance(pk := r.get(PK_FIELD), int)]
-                if pks:
-                    max_pk = max(pks) if max_pk is None else max(max_pk, *pks)
+                top = pc.max(table.column(PK_FIELD)).as_py()
+                if isinstance(top, int):
+                    max_pk = top if max_pk is None else max(max_pk, top)
             if not hints_sent:
                 hints_sent = True
                 yield dlt.mark.with_hints(table, plan.hints())
@@ -264,6 +279,7 @@ class ObjectSync:
             where=plan.where,
             select=plan.select,
             start_after=plan.start_after,
+            decode=PageDecoder(plan.schema).decode,
         )
 
     @staticmethod

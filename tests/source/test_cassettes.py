@@ -130,7 +130,7 @@ def test_keyset_paging(conversation: tuple[vcr.VCR, CaspioClient, str]) -> None:
     recorder, client, table = conversation
     with recorder.use_cassette("keyset_paging.yaml"):
         reader = KeysetReader(client, "tables", table, page_size=100)
-        keys = [r["PK_ID"] for page in reader.pages() for r in page]
+        keys = [r["PK_ID"] for page in reader.pages() for r in page.rows or []]
     assert keys and len(keys) == len(set(keys))
     assert reader.total_count == len(keys)
     pages = -(-len(keys) // 100)

@@ -19,7 +19,7 @@ MakeClient = Callable[..., CaspioClient]
 
 def read_all(client: CaspioClient, name: str, **kw: Any) -> list[dict[str, Any]]:
     reader = KeysetReader(client, "tables", name, **kw)
-    return [row for page in reader.pages() for row in page]
+    return [row for page in reader.pages() for row in page.rows or []]
 
 
 @pytest.mark.parametrize("rows", [0, 1, 999, 1000, 1001, 2500])
@@ -88,7 +88,7 @@ def test_inserts_and_deletes_while_paging_do_not_shift_rows(
     seen: list[int] = []
     deleted: set[int] = set()
     for i, page in enumerate(reader.pages()):
-        seen.extend(r["PK_ID"] for r in page)
+        seen.extend(r["PK_ID"] for r in page.rows or [])
         if i == 1:
             # delete rows already read and rows not yet read; insert new rows
             emu.delete("W", "PK_ID IN (1, 2, 3, 2000, 2001, 3499)")
@@ -104,7 +104,7 @@ def test_inserts_and_deletes_while_paging_do_not_shift_rows(
 def test_view_pages_by_string_key(caspio_emulator: Any, make_client: MakeClient) -> None:
     client = make_client(caspio_emulator)
     reader = KeysetReader(client, "views", "Customer_Orders", page_size=300)
-    got = [r["PK_ID"] for page in reader.pages() for r in page]
+    got = [r["PK_ID"] for page in reader.pages() for r in page.rows or []]
     expected = [r["PK_ID"] for r in caspio_emulator.table_rows("Customer_Orders")]
     assert sorted(got) == sorted(expected) and len(got) == len(set(got))
     calls = record_calls(caspio_emulator, "Customer_Orders")

@@ -16,8 +16,9 @@ from sources.caspio import (
     CaspioQuotaExceededError,
     CaspioUnavailableError,
 )
+from sources.caspio.paging import KeysetReader
 
-from .conftest import reset_log, settled_log
+from .conftest import record_calls, reset_log, settled_log
 
 MakeClient = Callable[..., CaspioClient]
 
@@ -154,3 +155,36 @@ def test_html_answer_names_the_host(make_client: MakeClient, token_dir: Any) -> 
         assert client.stats.calls == 1
     finally:
         server.shutdown()
+
+
+def test_a_window_limit_is_learned_and_not_hit_again(
+    caspio_emulator_factory: Callable[..., Any], make_client: MakeClient
+) -> None:
+    """A sliding window of 10 calls per second, no Retry-After (as Caspio documents none).
+
+    Without pacing, four workers fill the window, stall, and fill it again every second:
+    a 429 per worker per backoff step in every window. With the throttle, one thread probes
+    while the others wait, and the rate the window allowed becomes the client's pace."""
+    emu = caspio_emulator_factory(dataset=None, generate={"T": 400})
+    client = make_client(emu, max_workers=4, backoff_base=0.2, backoff_max=1.0)
+    reset_log(emu)
+    emu.configure(rate_limit=(10, 1.0))
+    reader = KeysetReader(client, "tables", "T", page_size=10)
+    keys = [row["PK_ID"] for page in reader.pages() for row in page.rows or []]
+    assert sorted(keys) == list(range(1, 401)), "every row exactly once"
+    statuses = [e.status for e in record_calls(emu)]
+    assert statuses.count(200) == 40
+    log = [(round(e.time, 2), e.status) for e in record_calls(emu)]
+    assert statuses.count(429) <= 6, f"{statuses.count(429)} calls refused: {log}"
+    pace = client.throttle.requests_per_second
+    assert pace is not None and 5.0 <= pace <= 10.0, pace
+
+
+def test_a_one_off_429_teaches_no_pace(caspio_emulator: Any, make_client: MakeClient) -> None:
+    client = make_client(caspio_emulator)
+    for _ in range(12):
+        client.list_tables()
+    caspio_emulator.script_faults(["429"])
+    client.list_tables()
+    assert client.stats.retries["429"] == 1
+    assert client.throttle.requests_per_second is None

@@ -1,0 +1,165 @@
+"""The typed page decoder must give exactly the table the general dict path gives, or decline.
+
+The fast path is only allowed to be faster: for any body, ``PageDecoder.decode`` answers either
+``None`` (the caller then takes the dict path) or a table equal, value for value and type for
+type, to ``page_to_arrow(orjson.loads(body)["Result"])``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sources.caspio.arrow import page_to_arrow
+from sources.caspio.page_decoder import PageDecoder
+from sources.caspio.schema import ObjectSchema, build_schema
+
+from .conftest import record_calls, reset_log
+from .test_pipeline import make_pipeline, query, run
+from .test_schema import FIELDS
+
+SCHEMA = build_schema("All", "tables", FIELDS)
+
+
+def dict_path(body: bytes, schema: ObjectSchema) -> pa.Table:
+    return page_to_arrow(orjson.loads(body)["Result"], schema)
+
+
+def assert_same(body: bytes, schema: ObjectSchema) -> pa.Table | None:
+    fast = PageDecoder(schema).decode(body)
+    if fast is not None:
+        slow = dict_path(body, schema)
+        assert fast.schema.equals(slow.schema)
+        assert fast.to_pylist() == slow.to_pylist()
+    return fast
+
+
+def test_emulator_pages_decode_fast_and_identical(
+    caspio_emulator_factory: Callable[..., Any], make_client: Callable[..., Any]
+) -> None:
+    """Generated rows cover every field type, nulls, unicode, quotes and long texts."""
+    emu = caspio_emulator_factory(dataset=None, generate={"Wide": 2500})
+    client = make_client(emu)
+    schema = build_schema("Wide", "tables", client.get_fields("tables", "Wide"))
+    kinds = {spec.kind for spec in schema.fields}
+    assert kinds >= {"text", "int", "float", "decimal", "bool", "naive_dt", "zoned_dt", "json"}
+    for after in (0, 1000, 2000):
+        body = client.get_records(
+            "tables", "Wide", {"q.where": f"PK_ID > {after}", "q.pageSize": 1000}, decode=bytes
+        ).data
+        assert assert_same(body, schema) is not None, "an ordinary page must take the fast path"
+
+
+def test_view_pages_decode_with_text_keys(
+    caspio_emulator: Any, make_client: Callable[..., Any]
+) -> None:
+    client = make_client(caspio_emulator)
+    view = client.list_views()[0]
+    schema = build_schema(view, "views", client.get_fields("views", view))
+    body = client.get_records("views", view, {"q.pageSize": 1000}, decode=bytes).data
+    table = assert_same(body, schema)
+    assert table is not None and table.num_rows > 0
+    assert pa.types.is_string(table.schema.field("PK_ID").type)
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"PK_ID": 2, "S": 42},  # a number in a text field
+        {"PK_ID": 2, "I": 4.5},  # a fraction in an integer field
+        {"PK_ID": 2, "Y": "Yes"},  # a string in a Yes/No field
+    ],
+)
+def test_odd_values_decline_and_the_dict_path_coerces(row: dict[str, Any]) -> None:
+    body = orjson.dumps({"Result": [{"PK_ID": 1, "S": "a"}, row]})
+    assert PageDecoder(SCHEMA).decode(body) is None
+    assert dict_path(body, SCHEMA).num_rows == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"{", b'{"Result":[{"PK_ID":1,"S":"a"},{"PK_ID":2', b"<html>busy</html>", b"[]"],
+)
+def test_broken_bodies_decline(body: bytes) -> None:
+    assert PageDecoder(SCHEMA).decode(body) is None
+
+
+def test_odd_timestamps_use_the_same_per_value_fallback() -> None:
+    """Values of the right JSON type but odd shape go through the same converters."""
+    body = orjson.dumps(
+        {
+            "Result": [
+                {"PK_ID": 1, "D": "2024-05-15T13:45:00Z", "TS": "2024-03-10T01:59:59+02:00"},
+                {"PK_ID": 2, "D": "2024-05-15T13:45:00.123", "TS": "", "LS": None, "LN": []},
+            ]
+        }
+    )
+    assert assert_same(body, SCHEMA) is not None
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"PK_ID": st.integers(1, 10**9)},
+            optional={spec.name: _json_values for spec in SCHEMA.fields if spec.name != "PK_ID"},
+        ),
+        max_size=5,
+    )
+)
+def test_any_page_is_declined_or_identical(rows: list[dict[str, Any]]) -> None:
+    body = orjson.dumps({"Result": rows})
+    try:
+        dict_path(body, SCHEMA)
+    except Exception:
+        # values the dict path cannot load either: the fast path must not accept them
+        assert PageDecoder(SCHEMA).decode(body) is None
+        return
+    assert_same(body, SCHEMA)
+
+
+def test_a_sync_with_declined_pages_loads_every_row_once(
+    caspio_emulator_factory: Callable[..., Any],
+    make_client: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """A page the fast path declines costs no extra call and loses or doubles no row."""
+
+    declined: list[bytes] = []
+    fast_decode = PageDecoder.decode
+
+    def decline_some(self: PageDecoder, body: bytes) -> pa.Table | None:
+        if b'"PK_ID":2001,' in body or b'"PK_ID":3001,' in body:
+            declined.append(body)
+            return None
+        return fast_decode(self, body)
+
+    monkeypatch.setattr(PageDecoder, "decode", decline_some)
+    emu = caspio_emulator_factory(dataset=None, generate={"Wide": 3500})
+    client = make_client(emu)
+    reset_log(emu)
+    run(make_pipeline(tmp_path), emu, client, tables=["Wide"])
+    assert len(declined) == 2
+    assert len(record_calls(emu)) == 4
+    assert query(tmp_path, "SELECT COUNT(*), COUNT(DISTINCT pk_id) FROM caspio.wide") == [
+        (3500, 3500)
+    ]

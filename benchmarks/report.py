@@ -238,7 +238,9 @@ def render(results: dict[str, Any], existing_doc: str | None, chart_rel: str) ->
         "Written by `.venv/bin/python -m benchmarks.run` (raw numbers: "
         "[`benchmarks/results.json`](benchmarks/results.json)); do not edit by hand. "
         "Every figure below was measured in one run of that command on the machine described "
-        "here; compare ratios, not absolute seconds, across machines.\n",
+        "here; compare ratios, not absolute seconds, across machines. Why a target is missed, "
+        "and what was measured to find out, is in [benchmarks-analysis.md]"
+        "(benchmarks-analysis.md) (written by hand).\n",
         f"![benchmark chart]({chart_rel})\n",
         targets_section(results["targets"]),
         machine_section(meta),

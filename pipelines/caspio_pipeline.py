@@ -13,9 +13,11 @@ Credentials come the dlt way: `.dlt/secrets.toml` or `SOURCES__CASPIO__CREDENTIA
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +85,26 @@ def resolve_credentials(credentials: CaspioCredentials | None = None) -> CaspioC
     )
 
 
+DUCKDB_MEMORY_LIMIT = "128MB"
+"""DuckDB's own default takes 80% of the machine's RAM for its buffer pool, and a load fills
+it: peak memory of a sync then grows with the table (636 MB at 1,000,000 rows against 394 MB at
+100,000). A sync only streams Parquet into tables, which DuckDB does within any limit (it
+spills to disk when a merge needs more), so the connector's DuckDB runs with a bounded pool
+and memory stays flat in table size. Set ``[destination.duckdb.credentials.global_config]``
+in ``.dlt/config.toml`` to choose another limit (or other DuckDB settings)."""
+
+
+def _duckdb_credentials(duckdb_file: str) -> Any:
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+    credentials = DuckDbCredentials(duckdb_file)
+    configured: Any = dlt.config.get("destination.duckdb.credentials.global_config")
+    credentials.global_config = (
+        dict(configured) if configured else {"memory_limit": DUCKDB_MEMORY_LIMIT}
+    )
+    return credentials
+
+
 def build_pipeline(
     destination: str | Any = "duckdb",
     dataset_name: str = DEFAULT_DATASET_NAME,
@@ -105,7 +127,7 @@ def build_pipeline(
                 "would then find two objects of that name and fail on the next run; choose "
                 "another --duckdb-file or --dataset"
             )
-        destination = dlt.destinations.duckdb(credentials=duckdb_file)
+        destination = dlt.destinations.duckdb(credentials=_duckdb_credentials(duckdb_file))
     kwargs: dict[str, Any] = {}
     if pipelines_dir:
         kwargs["pipelines_dir"] = pipelines_dir
@@ -149,10 +171,11 @@ def run_sync(
         # A killed run left a normalized or extracted package behind; dlt would load only that
         # and skip extracting, silently missing what changed in Caspio since. Finish it first.
         pipeline.run()
-    if full_refresh:
-        load_info = pipeline.run(source, refresh="drop_sources")
-    else:
-        load_info = pipeline.run(source)
+    with _fewer_gc_passes():
+        if full_refresh:
+            load_info = pipeline.run(source, refresh="drop_sources")
+        else:
+            load_info = pipeline.run(source)
     after = client.stats.snapshot()
     return SyncReport(
         pipeline_name=pipeline.pipeline_name,
@@ -165,6 +188,20 @@ def run_sync(
         seconds=time.perf_counter() - started,
         load_info=load_info,
     )
+
+
+@contextlib.contextmanager
+def _fewer_gc_passes(threshold: int = 50_000) -> Iterator[None]:
+    """A sync allocates millions of short-lived objects that reference counting frees at once;
+    with Python's default (a collection every 700 allocations) the cycle collector still
+    walks the young objects thousands of times, about a tenth of a bulk sync's CPU. Collections
+    stay on, only rarer, for the duration of the sync."""
+    saved = gc.get_threshold()
+    gc.set_threshold(max(threshold, saved[0]), *saved[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
 
 
 def make_client(

@@ -2,9 +2,11 @@
 
 No client that parses, converts and stores the rows can beat this; it measures the emulator and
 the wire. Rows are counted by scanning for the `"PK_ID"` key (a byte search, not JSON parsing)
-so the harness can still check that every row came over. Pages are addressed by number with
-`q.orderBy=PK_ID`, and the page count comes from the row count the scenario already knows: a
-key-set loop would have to parse the last PK_ID out of every page.
+so the harness can still check that every row came over. Pages are addressed by key
+(`q.where=PK_ID > last`, `q.orderBy=PK_ID`), the cheapest page a server can serve at any depth
+(a page number deep in a table costs an OFFSET scan: ~3x the server time at 1M rows), with the
+last key read by a byte search from the end of the page; the page count comes from the row
+count the scenario already knows.
 """
 
 from __future__ import annotations
@@ -56,6 +58,18 @@ def fetch_token(conn: http.client.HTTPConnection, args: ContenderArgs) -> str:
     return str(json.loads(data)["access_token"])
 
 
+def _last_pk(page: bytes, previous: int) -> int:
+    """The last row's PK_ID, found from the end of the page without parsing it."""
+    at = page.rfind(b'"PK_ID":')
+    if at < 0:
+        return previous
+    digits = page[at + 8 : at + 40].lstrip()
+    end = 0
+    while end < len(digits) and digits[end : end + 1].isdigit():
+        end += 1
+    return int(digits[:end]) if end else previous
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv, __doc__ or "")
     if args.rows is None:
@@ -69,9 +83,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     total_bytes = 0
     throttled = 0
     for table in args.tables:
+        last = 0
         for page in range(1, pages + 1):
             query = urllib.parse.urlencode(
-                {"q.pageSize": args.page_size, "q.pageNumber": page, "q.orderBy": "PK_ID"}
+                {"q.pageSize": args.page_size, "q.where": f"PK_ID > {last}", "q.orderBy": "PK_ID"}
             )
             path = f"{root}/tables/{urllib.parse.quote(table)}/records?{query}"
             for _ in range(MAX_THROTTLE_WAITS):
@@ -83,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             if status != 200:
                 raise RuntimeError(f"{table} page {page} answered {status}: {data[:200]!r}")
             rows += data.count(b'"PK_ID"')
+            last = _last_pk(data, last)
             total_bytes += len(data)
     conn.close()
     emit(

@@ -407,11 +407,12 @@ class App:
             order_by=params.get("q.orderby"),
         )
         rows, total = self.store.run_json(comp, take, skip, want_info)
-        body = '{"Result":[' + ",".join(rows) + "]"
+        # the rows are UTF-8 JSON already: the body is one join, never re-parsed or re-encoded
+        tail = b"]}"
         if want_info:
             info = {"TotalCount": total, "PageNumber": page_number, "PageSize": page_size}
-            body += ',"Pagination":' + orjson.dumps(info).decode()
-        return Response(200, (body + "}").encode(), JSON_TYPE)
+            tail = b'],"Pagination":' + orjson.dumps(info) + b"}"
+        return Response(200, b'{"Result":[' + b",".join(rows) + tail, JSON_TYPE)
 
     @staticmethod
     def _json_body(body: bytes) -> dict[str, Any]:

@@ -39,6 +39,12 @@ from .wire import (
 
 PLACEHOLDER = "__caspio_object__"
 
+# The hidden column that holds each table row's ready-encoded star-select JSON (see
+# ``star_json_sql``). It is not in ``Scope.fields``, through which every q.* column and every
+# written field name is resolved, so no client can read, filter, sort or write it; table field
+# names start with a letter (a directory field that takes the name turns the column off).
+WIRE_COLUMN = "_wire_json"
+
 
 class QueryError(Exception):
     """A q.* problem, carrying the Caspio error code and HTTP status it maps to."""
@@ -69,6 +75,8 @@ class Scope:
     default_order: list[str]
     is_view: bool = False
     hide_pk: bool = False  # directory users have no PK_ID on the wire
+    # the relation's column holding each row's star-select JSON (None: build it per page)
+    wire_column: str | None = None
 
 
 Resolver = Callable[[str], "Scope | None"]
@@ -105,6 +113,8 @@ class Compiled:
     params_where: list[Any] = field(default_factory=list)
     params_group: list[Any] = field(default_factory=list)
     params_order: list[Any] = field(default_factory=list)
+    # set for a star select over a table: the page is read from this column, not rebuilt
+    wire_column: str | None = None
 
     def select_sql(self, limit: int, offset: int) -> tuple[str, list[Any]]:
         cols = ", ".join(f"{c.sql} AS {qi('c' + str(i))}" for i, c in enumerate(self.columns))
@@ -116,21 +126,25 @@ class Compiled:
         return sql, params
 
     def json_sql(self, limit: int, offset: int) -> tuple[str, list[Any]]:
-        """The page as one JSON object text per row, built by SQLite's json_object."""
+        """The page as one UTF-8 JSON object (bytes) per row.
+
+        A star select over a table reads each row's stored wire JSON (the table's hidden
+        generated column, byte for byte what the json_object path below builds); any other
+        query has SQLite build the objects with ``json_object`` over the page's rows."""
+        if self.wire_column:
+            sql, params = self._tail(
+                f"SELECT CAST({qi(self.wire_column)} AS BLOB) FROM {self.scope.relation}",
+                [],
+                with_order=True,
+            )
+            return sql + " LIMIT ? OFFSET ?", [*params, limit, offset]
         inner, params = self.select_sql(limit, offset)
         key_params: list[Any] = []
-        chunks = []
-        for start in range(0, len(self.columns), 60):  # json_object takes <= 127 arguments
-            pairs = []
-            for i in range(start, min(start + 60, len(self.columns))):
-                c = self.columns[i]
-                pairs.append("?, " + json_sql(qi("c" + str(i)), c.ftype))
-                key_params.append(c.name)
-            chunks.append(f"json_object({', '.join(pairs)})")
-        expr = chunks[0] if chunks else "json_object()"
-        for extra in chunks[1:]:
-            expr = f"substr({expr}, 1, length({expr}) - 1) || ',' || substr({extra}, 2)"
-        return f"SELECT {expr} FROM ({inner})", key_params + params
+        pairs = []
+        for i, c in enumerate(self.columns):
+            pairs.append(("?", json_sql(qi("c" + str(i)), c.ftype)))
+            key_params.append(c.name)
+        return f"SELECT CAST({json_object_sql(pairs)} AS BLOB) FROM ({inner})", key_params + params
 
     def count_sql(self) -> tuple[str, list[Any]]:
         """TotalCount: rows matching the where (groups, for grouped or aggregate queries)."""
@@ -155,6 +169,34 @@ class Compiled:
             sql += f" ORDER BY {self.order}"
             params += self.params_order
         return sql, params
+
+
+def json_object_sql(pairs: list[tuple[str, str]]) -> str:
+    """``json_object(k1, v1, ...)`` over (key SQL, value SQL) pairs, in order.
+
+    json_object takes at most 127 arguments, so longer lists are built as several objects and
+    spliced: every object but the first loses its ``{``, every one but the last its ``}``
+    (``substr(x, -1, -N)`` is all of x but its last character), and each object appears once
+    in the SQL, so its ``?`` keys are bound once."""
+    chunks = [
+        f"json_object({', '.join(f'{k}, {v}' for k, v in pairs[start : start + 60])})"
+        for start in range(0, len(pairs), 60)
+    ]
+    if len(chunks) <= 1:
+        return chunks[0] if chunks else "json_object()"
+    parts = []
+    for i, chunk in enumerate(chunks):
+        if i > 0:
+            chunk = f"substr({chunk}, 2)"
+        if i < len(chunks) - 1:
+            chunk = f"substr({chunk}, -1, -2147483647)"
+        parts.append(chunk)
+    return " || ',' || ".join(parts)
+
+
+def sql_text(value: str) -> str:
+    """A SQLite string literal."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 # ---------------------------------------------------------------- parsing
@@ -568,6 +610,15 @@ def star_columns(scope: Scope) -> list[Column]:
     return out
 
 
+def star_json_sql(scope: Scope) -> str:
+    """The expression that renders a row of `scope`'s relation as its star-select wire JSON:
+    the same columns, keys, order and conversions as ``Compiled.json_sql`` builds for
+    ``q.select=*``, with the keys as literals (a table's generated column stores it)."""
+    return json_object_sql(
+        [(sql_text(c.name), json_sql(c.sql, c.ftype)) for c in star_columns(scope)]
+    )
+
+
 def compile_query(
     scope: Scope,
     resolver: Resolver,
@@ -612,6 +663,9 @@ def compile_query(
         columns = star_columns(scope)
     comp = Compiled(scope, columns, None, None, None, None, distinct, aggregate)
     comp.params_select = params_select
+    star = not (select and select.strip() and select.strip() != "*")
+    if star and not (group_by and group_by.strip()):
+        comp.wire_column = scope.wire_column
 
     if where and where.strip():
         tree = _parse(

@@ -6,6 +6,11 @@ transaction. Why one connection and one lock: every HTTP request runs its SQL as
 step, so a writer and a pager never see half a write and keyset paging stays exact while other
 clients write (page-number paging still drifts, as on real Caspio).
 
+Why records pages are cheap: every table carries a hidden ``STORED`` generated column holding
+each row's star-select wire JSON (``sql.star_json_sql``), so SQLite itself recomputes it in the
+same statement as any INSERT or UPDATE, whichever path writes, and a ``q.select``-less page is
+a range scan that returns ready UTF-8 bytes. The column is not a field, so no client can name it.
+
 Caspio semantics that live here: case-insensitive text (``CASPIO_CI`` collation: casefold,
 trailing spaces ignored, like SQL Server's default ``SQL_Latin1_General_CP1_CI_AS``), a T-SQL
 ``LIKE`` (``%``, ``_``, ``[a-c]``, ``[^a]``, case-insensitive), generated values
@@ -32,10 +37,23 @@ import sqlglot
 from sqlglot import exp
 
 from . import zones
-from .sql import Compiled, QueryError, Scope, compile_where, qi, sql_error
+from .sql import (
+    WIRE_COLUMN,
+    Compiled,
+    QueryError,
+    Scope,
+    compile_where,
+    qi,
+    sql_error,
+    star_json_sql,
+)
 from .wire import DATE_TYPES, Field, WireError, to_stored, wire_converter
 
 Clock = Callable[[], datetime]
+
+# STORED generated columns (SQLite 3.31+) hold each table row's wire JSON; without them every
+# records page is built by json_object, as it is for views
+GENERATED_COLUMNS = sqlite3.sqlite_version_info >= (3, 31, 1)
 
 
 def real_clock() -> datetime:
@@ -205,16 +223,23 @@ class Store:
             if key in registry or (kind == "table" and key in self.views):
                 raise ValueError(f"{kind} {name!r} already exists")
             relation = qi(("dir_" if kind == "directory" else "tbl_") + name)
-            cols = ", ".join(column_decl(f) for f in fields)
-            self.conn.execute(
-                f'CREATE TABLE {relation} ("PK_ID" INTEGER PRIMARY KEY AUTOINCREMENT'
-                + (", " + cols if cols else "")
-                + ")"
-            )
             pk = Field(Name="PK_ID", Type="INTEGER", Editable=False, column="PK_ID")
             scope_fields = {"pk_id": pk}
             scope_fields.update({f.Name.lower(): f for f in fields})
             scope = Scope(name, relation, scope_fields, ['"PK_ID"'], hide_pk=kind == "directory")
+            cols = [column_decl(f) for f in fields]
+            if GENERATED_COLUMNS and all(f.column.lower() != WIRE_COLUMN.lower() for f in fields):
+                # each row's star-select JSON, kept by SQLite itself on every INSERT and
+                # UPDATE (whatever path writes), so it can never go stale
+                scope.wire_column = WIRE_COLUMN
+                cols.append(
+                    f"{qi(WIRE_COLUMN)} TEXT GENERATED ALWAYS AS ({star_json_sql(scope)}) STORED"
+                )
+            self.conn.execute(
+                f'CREATE TABLE {relation} ("PK_ID" INTEGER PRIMARY KEY AUTOINCREMENT'
+                + "".join(", " + c for c in cols)
+                + ")"
+            )
             table = Table(name, note, fields, relation, scope)
             registry[key] = table
             return table
@@ -544,8 +569,8 @@ class Store:
 
     def run_json(
         self, comp: Compiled, limit: int, offset: int, count: bool
-    ) -> tuple[list[str], int | None]:
-        """One records page as JSON object texts (+ TotalCount when asked), atomically."""
+    ) -> tuple[list[bytes], int | None]:
+        """One records page as UTF-8 JSON object texts (+ TotalCount when asked), atomically."""
         sql, params = comp.json_sql(limit, offset)
         with self.lock:
             try:

@@ -29,7 +29,8 @@ def test_exact_call_counts(
     emu = caspio_emulator_factory(dataset=None, generate={"T": rows})
     client = make_client(emu)
     got = read_all(client, "T")
-    assert [r["PK_ID"] for r in got] == sorted(r["PK_ID"] for r in emu.table_rows("T"))
+    # concurrent ranges hand pages on as they arrive, not in PK order
+    assert sorted(r["PK_ID"] for r in got) == sorted(r["PK_ID"] for r in emu.table_rows("T"))
     assert len({r["PK_ID"] for r in got}) == rows
     assert len(record_calls(emu)) == max(1, math.ceil(rows / 1000))
     # the first call counts, the others never do

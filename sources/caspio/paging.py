@@ -139,40 +139,40 @@ class KeysetReader:
         lo = self.start_after
         while True:
             resp = self._fetch(lo, None, count=True)
-            rows = self._page(resp)
+            page = self._page(resp)
             pagination = resp.data.get("Pagination") if isinstance(resp.data, Mapping) else None
             total = pagination.get("TotalCount") if isinstance(pagination, Mapping) else None
             if self.first_response is None:
                 self.first_response = resp
                 self.total_count = total if isinstance(total, int) else None
-            yield rows
-            if len(rows) < self.page_size:
+            yield page
+            if len(page) < self.page_size:
                 return
-            last = rows.pk_at(-1)
-            remaining = (total - len(rows)) if isinstance(total, int) else None
+            last = page.pk_at(-1)
+            remaining = (total - len(page)) if isinstance(total, int) else None
             if remaining is not None and remaining <= 0:
                 return
             if self.kind != TABLES or not isinstance(last, int) or remaining is None:
                 yield from self._sequential(last)
                 return
-            first = rows.pk_at(0)
+            first = page.pk_at(0)
             span = max(last - (first if isinstance(first, int) else last) + 1, self.page_size)
             expected_span = math.ceil(remaining * span / self.page_size)
             got = 0
-            for page in self._ranges(last, expected_span, remaining):
-                got += len(page)
-                yield page
+            for ranged in self._ranges(last, expected_span, remaining):
+                got += len(ranged)
+                yield ranged
             if got >= remaining:
                 return
             lo = last + expected_span
 
     def _sequential(self, last: Any) -> Iterator[RecordPage]:
         while True:
-            rows = self._page(self._fetch(last, None))
-            yield rows
-            if len(rows) < self.page_size:
+            page = self._page(self._fetch(last, None))
+            yield page
+            if len(page) < self.page_size:
                 return
-            last = rows.pk_at(-1)
+            last = page.pk_at(-1)
 
     def _ranges(self, after: int, span: int, remaining: int) -> Iterator[RecordPage]:
         """Reads ``(after, after + span]`` in up to ``max_workers`` concurrent bounded ranges."""
@@ -191,11 +191,11 @@ class KeysetReader:
             # one range: no point in a thread hop
             lo, hi = bounds[0]
             while True:
-                rows = self._page(self._fetch(lo, hi))
-                yield rows
-                if self._range_done(rows, hi):
+                page = self._page(self._fetch(lo, hi))
+                yield page
+                if self._range_done(page, hi):
                     return
-                lo = rows.pk_at(-1)
+                lo = page.pk_at(-1)
         executor = self.client.executor
         inflight: dict[Future[CaspioResponse], int] = {
             executor.submit(self._fetch, lo, hi): hi for lo, hi in bounds
@@ -205,17 +205,17 @@ class KeysetReader:
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
                 for fut in done:
                     hi = inflight.pop(fut)
-                    rows = self._page(fut.result())
-                    if not self._range_done(rows, hi):
+                    page = self._page(fut.result())
+                    if not self._range_done(page, hi):
                         # keep the range busy before handing this page on
-                        inflight[executor.submit(self._fetch, rows.pk_at(-1), hi)] = hi
-                    yield rows
+                        inflight[executor.submit(self._fetch, page.pk_at(-1), hi)] = hi
+                    yield page
         finally:
             for fut in inflight:
                 fut.cancel()
 
-    def _range_done(self, rows: RecordPage, hi: int) -> bool:
-        if len(rows) < self.page_size:
+    def _range_done(self, page: RecordPage, hi: int) -> bool:
+        if len(page) < self.page_size:
             return True
-        last = rows.pk_at(-1)
+        last = page.pk_at(-1)
         return not isinstance(last, int) or last >= hi

@@ -229,10 +229,12 @@ class ObjectSync:
                 reader.decode = PageDecoder(plan.schema).decode
             if any(spec.kind == "json" for spec in plan.schema.fields):
                 expect_json_text_columns(self.name)
-            if page.table is not None and page.table.schema.equals(plan.schema.arrow_schema):
-                table = page.table
-            else:
+            if page.table is None:
                 table = page_to_arrow(page.rows or [], plan.schema)
+            elif page.table.schema.equals(plan.schema.arrow_schema):
+                table = page.table
+            else:  # pragma: no cover - the decoder is swapped before any later page is read
+                raise RuntimeError(f"{self.name}: a page was decoded with outdated fields")
             rows_total += table.num_rows
             self.client.stats.count_rows(self.name, table.num_rows)
             if hwm is not None:

@@ -115,6 +115,23 @@ class Compiled:
     params_order: list[Any] = field(default_factory=list)
     # set for a star select over a table: the page is read from this column, not rebuilt
     wire_column: str | None = None
+    # set when the where matches few rows: SQLite is told so (see Store.run_json)
+    selective: bool = False
+
+    def selectivity_probe_sql(self, rows: int) -> tuple[str, list[Any]] | None:
+        """Counts up to ``rows`` matches through the where's indexes, or None if not worth it.
+
+        SQL Server's optimizer knows from statistics that ``Updated > @mark`` matches few rows
+        and seeks the index, sorting the few by PK_ID; SQLite without statistics always scans
+        the table in PK order to avoid the sort, which costs a full scan when nothing matches
+        (an unchanged incremental run). A where that bounds PK_ID is already a key range."""
+        if not self.where or self.group or self.aggregate or '"PK_ID"' in self.where:
+            return None
+        sql = (
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {self.scope.relation} "
+            f"WHERE likelihood(({self.where}), 0.001) LIMIT ?)"
+        )
+        return sql, [*self.params_where, rows]
 
     def select_sql(self, limit: int, offset: int) -> tuple[str, list[Any]]:
         cols = ", ".join(f"{c.sql} AS {qi('c' + str(i))}" for i, c in enumerate(self.columns))
@@ -158,7 +175,8 @@ class Compiled:
 
     def _tail(self, sql: str, params: list[Any], with_order: bool) -> tuple[str, list[Any]]:
         if self.where:
-            sql += f" WHERE {self.where}"
+            where = f"likelihood(({self.where}), 0.001)" if self.selective else self.where
+            sql += f" WHERE {where}"
             params += self.params_where
         if self.group:
             sql += f" GROUP BY {self.group}"

@@ -571,9 +571,13 @@ class Store:
         self, comp: Compiled, limit: int, offset: int, count: bool
     ) -> tuple[list[bytes], int | None]:
         """One records page as UTF-8 JSON object texts (+ TotalCount when asked), atomically."""
-        sql, params = comp.json_sql(limit, offset)
         with self.lock:
             try:
+                probe = comp.selectivity_probe_sql(limit + offset + 1)
+                if probe is not None:
+                    (matches,) = self.conn.execute(*probe).fetchone()
+                    comp.selective = matches <= limit + offset
+                sql, params = comp.json_sql(limit, offset)
                 rows = [r[0] for r in self.conn.execute(sql, params).fetchall()]
                 total = None
                 if count:

@@ -93,8 +93,11 @@ class Throttle:
             if self._stalled_since is None or sent_at < self._stalled_since:
                 self._burst_calls += 1
                 return
-            stalled = now - self._stalled_since
-            window = now - self._burst_start
+            # the window reopened at the latest when this call was sent: assuming it reopened
+            # then errs on the slow side (a later refusal costs money, a slower pace does not)
+            reopened = sent_at
+            stalled = reopened - self._stalled_since
+            window = reopened - self._burst_start
             if self._refused_probes and self._burst_calls >= LEARN_MIN_CALLS and window > 0:
                 allowed = self._burst_calls / window
                 self._interval = 1.0 / (allowed * PACE_MARGIN)

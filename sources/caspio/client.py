@@ -459,7 +459,10 @@ class CaspioClient:
         if retry.retry_after is not None:
             delay = max(delay, retry.retry_after)
         now = time.monotonic()
-        if attempt > self.max_retries or now + delay > deadline:
+        # a throttle is waited out until the deadline: Caspio's window can be 300 s long, and a
+        # sync that filled it must not fail after max_retries short probes
+        out_of_attempts = attempt > self.max_retries and retry.reason != "429"
+        if out_of_attempts or now + delay > deadline:
             hint = ""
             if retry.reason in ("connection", "timeout"):
                 hint = (

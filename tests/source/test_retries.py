@@ -188,3 +188,17 @@ def test_a_one_off_429_teaches_no_pace(caspio_emulator: Any, make_client: MakeCl
     client.list_tables()
     assert client.stats.retries["429"] == 1
     assert client.throttle.requests_per_second is None
+
+
+def test_a_long_throttle_is_waited_out_not_counted_as_failures(
+    caspio_emulator_factory: Callable[..., Any], make_client: MakeClient
+) -> None:
+    """A window far longer than max_retries short probes: the sync waits, then finishes."""
+    emu = caspio_emulator_factory(dataset=None, generate={"T": 30})
+    client = make_client(emu, max_workers=1, max_retries=1, backoff_base=0.05, backoff_max=0.2)
+    reset_log(emu)
+    emu.configure(rate_limit=(2, 1.5))
+    reader = KeysetReader(client, "tables", "T", page_size=5)
+    keys = [row["PK_ID"] for page in reader.pages() for row in page.rows or []]
+    assert sorted(keys) == list(range(1, 31))
+    assert client.stats.retries["429"] > 1, "more refusals than max_retries were waited out"

@@ -87,11 +87,11 @@ def resolve_credentials(credentials: CaspioCredentials | None = None) -> CaspioC
 
 DUCKDB_MEMORY_LIMIT = "128MB"
 """DuckDB's own default takes 80% of the machine's RAM for its buffer pool, and a load fills
-it: peak memory of a sync then grows with the table (636 MB at 1,000,000 rows against 394 MB at
-100,000). A sync only streams Parquet into tables, which DuckDB does within any limit (it
-spills to disk when a merge needs more), so the connector's DuckDB runs with a bounded pool
-and memory stays flat in table size. Set ``[destination.duckdb.credentials.global_config]``
-in ``.dlt/config.toml`` to choose another limit (or other DuckDB settings)."""
+it: a sync's peak grew with the table (636 MB at 1,000,000 rows against 394 MB at 100,000).
+With 128 MB the same syncs peak at 395 and 323 MB. Not lower: with 32 MB a 400k-row merge into
+a 1M-row table fails with DuckDB's out-of-memory error, while 128 MB merged all 1M rows
+(docs/benchmarks-analysis.md). Set ``[destination.duckdb.credentials.global_config]`` in
+``.dlt/config.toml`` to choose another limit (or other DuckDB settings)."""
 
 
 def _duckdb_credentials(duckdb_file: str) -> Any:

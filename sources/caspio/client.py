@@ -287,7 +287,8 @@ class CaspioClient:
         auth: tuple[str, str] | None = None
         if basic:
             auth = (self._tokens._client_id, self._tokens._client_secret)
-        resp = self._send(
+        # always inside a data call's attempt loop: _send would end that call's probe role
+        resp = self._attempts(
             "POST",
             self.base_url + TOKEN_PATH,
             form=form,

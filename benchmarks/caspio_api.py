@@ -27,7 +27,8 @@ class CaspioApi:
     def v3(self) -> str:
         return self.base_url.rstrip("/") + "/integrations/rest/v3"
 
-    def _auth(self) -> dict[str, str]:
+    def auth_headers(self) -> dict[str, str]:
+        """The bearer header (one token call per instance, on first use)."""
         if self._token is None:
             response = self.session.post(
                 self.base_url.rstrip("/") + "/oauth/token",
@@ -44,7 +45,7 @@ class CaspioApi:
 
     def fields(self, table: str) -> list[dict[str, Any]]:
         response = self.session.get(
-            f"{self.v3}/tables/{table}/fields", headers=self._auth(), timeout=60
+            f"{self.v3}/tables/{table}/fields", headers=self.auth_headers(), timeout=60
         )
         response.raise_for_status()
         return list(response.json()["Result"])
@@ -68,7 +69,7 @@ class CaspioApi:
             f"{self.v3}/tables/{table}/records",
             params={"q.where": where},
             json=values,
-            headers=self._auth(),
+            headers=self.auth_headers(),
             timeout=600,
         )
         response.raise_for_status()

@@ -39,15 +39,10 @@ _WIRE_TYPES: dict[str, Any] = {
 
 
 def _raw_json(values: list[Any], spec: FieldSpec) -> pa.Array:
-    """LIST values as compact JSON text, byte for byte what the dict path writes."""
-    out: list[str | None] = []
-    for raw in values:
-        if raw is None:
-            out.append(None)
-            continue
-        value = orjson.loads(memoryview(raw))
-        out.append(None if value is None else orjson.dumps(value).decode())
-    return pa.array(out, pa.string())
+    """LIST values as compact JSON text: parsed, then written by the dict path's own converter,
+    so both paths give the same text by construction."""
+    parsed = [None if raw is None else orjson.loads(memoryview(raw)) for raw in values]
+    return CONVERTERS["json"](parsed, spec)
 
 
 class PageDecoder:

@@ -16,6 +16,8 @@ from typing import Any
 import dlt
 import pytest
 
+from pipelines.errors import exception_chain
+
 from .harness import (
     CHILD,
     ITEMS,
@@ -202,7 +204,7 @@ def test_quota_exhausted_on_first_run_then_resume(emulator: Any, tmp_path: Path)
     with pytest.raises(Exception) as failure:
         sync(emulator, tmp_path, client=make_client(emulator), **OPTIONS)
     assert "ApiCallsLimitExceeded" in str(failure.value) or any(
-        isinstance(c, CaspioQuotaExceededError) for c in _chain(failure.value)
+        isinstance(c, CaspioQuotaExceededError) for c in exception_chain(failure.value)
     )
     for table in duckdb_table_names(tmp_path / "sync.duckdb"):
         rows = duckdb_rows(tmp_path / "sync.duckdb", table)
@@ -210,15 +212,3 @@ def test_quota_exhausted_on_first_run_then_resume(emulator: Any, tmp_path: Path)
     emulator.configure(quota=None)
     sync(emulator, tmp_path, **OPTIONS)
     assert_parity(emulator, tmp_path / "sync.duckdb", [ITEMS, NOTES])
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    out: list[BaseException] = []
-    todo: list[BaseException | None] = [exc]
-    while todo and len(out) < 50:
-        cur = todo.pop()
-        if cur is None or cur in out:
-            continue
-        out.append(cur)
-        todo += [cur.__cause__, cur.__context__, getattr(cur, "exception", None)]
-    return out

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from pipelines.errors import exception_chain
+
 from .harness import (
     ITEMS,
     NOTES,
@@ -219,26 +221,10 @@ def test_sustained_outage_gives_up_in_bounded_time(
         sync(emulator, tmp_path, client=client)
     elapsed = time.monotonic() - started
     record_property("seconds_to_give_up", round(elapsed, 2))
-    chain = [failure.value, *_causes(failure.value)]
+    chain = list(exception_chain(failure.value))
     assert any(isinstance(c, CaspioUnavailableError) for c in chain), chain
     assert elapsed < 2.0 + 0.5 + 3.0, elapsed
     assert not (tmp_path / "sync.duckdb").exists() or _no_data(tmp_path / "sync.duckdb")
-
-
-def _causes(exc: BaseException) -> list[BaseException]:
-    out: list[BaseException] = []
-    todo: list[BaseException | None] = [
-        exc.__cause__,
-        exc.__context__,
-        getattr(exc, "exception", None),
-    ]
-    while todo and len(out) < 50:
-        cur = todo.pop()
-        if cur is None or cur in out:
-            continue
-        out.append(cur)
-        todo += [cur.__cause__, cur.__context__, getattr(cur, "exception", None)]
-    return out
 
 
 def _no_data(path: Path) -> bool:

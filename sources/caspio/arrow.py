@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeAlias
 
 import orjson
 import pyarrow as pa
@@ -22,6 +22,7 @@ from .schema import FieldSpec, ObjectSchema
 from .timezones import UTC, local_to_utc
 
 Row = Mapping[str, Any]
+ArrowColumn: TypeAlias = pa.Array | pa.ChunkedArray
 
 
 def _text(values: list[Any], spec: FieldSpec) -> pa.Array:
@@ -48,10 +49,14 @@ def _float(values: list[Any], spec: FieldSpec) -> pa.Array:
         return pa.array([None if v is None or v == "" else float(v) for v in values], pa.float64())
 
 
+def _finish_decimal(wire: ArrowColumn, spec: FieldSpec) -> ArrowColumn:
+    # float64 -> decimal128(19,4) rounds to 4 places (JSON numbers arrive as floats)
+    return wire.cast(spec.arrow_type)
+
+
 def _decimal(values: list[Any], spec: FieldSpec) -> pa.Array:
     try:
-        # float64 -> decimal128(19,4) rounds to 4 places (JSON numbers arrive as floats)
-        return pa.array(values, pa.float64()).cast(spec.arrow_type)
+        return _finish_decimal(pa.array(values, pa.float64()), spec)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         quantum = Decimal(1).scaleb(-spec.arrow_type.scale)
         return pa.array(
@@ -72,9 +77,13 @@ def parse_wire_datetime(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def _finish_naive_dt(wire: ArrowColumn, spec: FieldSpec) -> ArrowColumn:
+    return wire.cast(pa.timestamp("us"))
+
+
 def _naive_dt(values: list[Any], spec: FieldSpec) -> pa.Array:
     try:
-        return pa.array(values, pa.string()).cast(pa.timestamp("us"))
+        return _finish_naive_dt(pa.array(values, pa.string()), spec)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         out: list[dt.datetime | None] = []
         for v in values:
@@ -86,13 +95,18 @@ def _naive_dt(values: list[Any], spec: FieldSpec) -> pa.Array:
         return pa.array(out, pa.timestamp("us"))
 
 
+def _finish_zoned_dt(wire: ArrowColumn, spec: FieldSpec) -> ArrowColumn:
+    assert spec.tz is not None
+    naive = wire.cast(pa.timestamp("us"))
+    return pc.assume_timezone(
+        naive, timezone=spec.tz.key, ambiguous="earliest", nonexistent="latest"
+    ).cast(spec.arrow_type)
+
+
 def _zoned_dt(values: list[Any], spec: FieldSpec) -> pa.Array:
     assert spec.tz is not None
     try:
-        naive = pa.array(values, pa.string()).cast(pa.timestamp("us"))
-        return pc.assume_timezone(
-            naive, timezone=spec.tz.key, ambiguous="earliest", nonexistent="latest"
-        ).cast(spec.arrow_type)
+        return _finish_zoned_dt(pa.array(values, pa.string()), spec)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         out: list[dt.datetime | None] = []
         for v in values:
@@ -136,6 +150,34 @@ def expect_json_text_columns(resource_name: str) -> None:
     """Declare that ``resource_name`` yields LIST fields as JSON text (see the filter above)."""
     _json_text_filter.resources.add(resource_name)
 
+
+def _as_is(wire: ArrowColumn, spec: FieldSpec) -> ArrowColumn:
+    return wire
+
+
+WIRE_TYPES: dict[str, pa.DataType] = {
+    "text": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "decimal": pa.float64(),
+    "bool": pa.bool_(),
+    "naive_dt": pa.string(),
+    "zoned_dt": pa.string(),
+}
+"""How each kind's values arrive in JSON, as an Arrow type (LIST values have none: any JSON)."""
+
+FINISHERS: dict[str, Callable[[ArrowColumn, FieldSpec], ArrowColumn]] = {
+    "text": _as_is,
+    "int": _as_is,
+    "float": _as_is,
+    "decimal": _finish_decimal,
+    "bool": _as_is,
+    "naive_dt": _finish_naive_dt,
+    "zoned_dt": _finish_zoned_dt,
+}
+"""A column of ``WIRE_TYPES[kind]`` -> its load type. The converters below run the same step
+on the values they are given, so a column read as Arrow straight from JSON (page_decoder) and
+one built from Python values load identically."""
 
 CONVERTERS: dict[str, Callable[[list[Any], FieldSpec], pa.Array]] = {
     "text": _text,

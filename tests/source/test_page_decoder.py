@@ -75,6 +75,7 @@ def test_view_pages_decode_with_text_keys(
         {"PK_ID": 2, "S": 42},  # a number in a text field
         {"PK_ID": 2, "I": 4.5},  # a fraction in an integer field
         {"PK_ID": 2, "Y": "Yes"},  # a string in a Yes/No field
+        {"PK_ID": 2, "N": "1.5"},  # a string in a number field
     ],
 )
 def test_odd_values_decline_and_the_dict_path_coerces(row: dict[str, Any]) -> None:
@@ -85,10 +86,41 @@ def test_odd_values_decline_and_the_dict_path_coerces(row: dict[str, Any]) -> No
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"{", b'{"Result":[{"PK_ID":1,"S":"a"},{"PK_ID":2', b"<html>busy</html>", b"[]"],
+    [
+        b"",
+        b"{",
+        b'{"Result":[{"PK_ID":1,"S":"a"},{"PK_ID":2',
+        b"<html>busy</html>",
+        b"[]",
+        b'{"Result":null}',
+        b'{"Result":[null]}',
+        b'{"Result":[{"PK_ID":1}]}{"Result":[{"PK_ID":2}]}',
+    ],
 )
 def test_broken_bodies_decline(body: bytes) -> None:
     assert PageDecoder(SCHEMA).decode(body) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # pretty-printed: the parser takes a page as one block, newlines and all
+        orjson.dumps(
+            {"Result": [{"PK_ID": 1, "S": "a", "LS": {"1": "x"}}]}, option=orjson.OPT_INDENT_2
+        ),
+        # keys a records answer does not usually carry are ignored, as by the dict path
+        b'{"Result":[{"PK_ID":1,"S":"a","Unknown":[1,{"x":2}]}],"PageInfo":{"n":1}}',
+        # no Result rows at all
+        b'{"Result":[]}',
+    ],
+)
+def test_unusual_but_valid_bodies_decode_identically(body: bytes) -> None:
+    assert assert_same(body, SCHEMA) is not None
+
+
+def test_a_key_given_twice_is_declined_or_read_as_the_dict_path_reads_it() -> None:
+    body = b'{"Result":[{"PK_ID":1,"S":"first","S":"second","LS":{"1":"a"},"LS":{"2":"b"}}]}'
+    assert_same(body, SCHEMA)  # orjson keeps the last value; the decoder must agree or decline
 
 
 def test_odd_timestamps_use_the_same_per_value_fallback() -> None:

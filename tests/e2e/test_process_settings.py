@@ -1,0 +1,44 @@
+"""run_sync tunes the process for a bulk sync (rarer GC passes, malloc for Arrow) and must hand
+the process back as it found it: a notebook or scheduler process goes on after the sync."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from pipelines.caspio_pipeline import _fewer_gc_passes, _malloc_for_arrow, run_sync
+from sources.caspio import CaspioCredentials
+
+
+def test_arrow_allocates_from_malloc_during_the_block_only() -> None:
+    before = pa.default_memory_pool().backend_name
+    with _malloc_for_arrow():
+        assert pa.default_memory_pool().backend_name == "system"
+        kept = pa.array(["made inside"])
+    assert pa.default_memory_pool().backend_name == before
+    assert kept.to_pylist() == ["made inside"]  # buffers keep the pool they came from
+    with pytest.raises(RuntimeError), _malloc_for_arrow():
+        raise RuntimeError("the sync failed")
+    assert pa.default_memory_pool().backend_name == before
+
+
+def test_gc_threshold_is_raised_during_the_block_only() -> None:
+    before = gc.get_threshold()
+    with _fewer_gc_passes():
+        assert gc.get_threshold()[0] >= 50_000
+    assert gc.get_threshold() == before
+
+
+def test_a_sync_restores_both(caspio_emulator: Any) -> None:
+    pool, threshold = pa.default_memory_pool().backend_name, gc.get_threshold()
+    credentials = CaspioCredentials(
+        client_id=caspio_emulator.client_id,
+        client_secret=caspio_emulator.client_secret,
+        integration_url=caspio_emulator.base_url,
+    )
+    report = run_sync(duckdb_file="settings.duckdb", credentials=credentials, tables=["Customers"])
+    assert report.total_rows == len(caspio_emulator.table_rows("Customers"))
+    assert (pa.default_memory_pool().backend_name, gc.get_threshold()) == (pool, threshold)

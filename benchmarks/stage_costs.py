@@ -2,12 +2,15 @@
 
 Run: `.venv/bin/python -m benchmarks.stage_costs [--rows 200000]`. It starts an emulator in
 this process, downloads the benchmark's wide table once (bytes kept in memory), then times each
-step over the same pages, one step at a time, single-threaded:
+step over the same pages, one step at a time, single-threaded unless the step says otherwise:
 
 1. parse the JSON into Python objects (`orjson.loads`), what any Python client must do at least;
 2. the connector's typed decode straight into Arrow columns (`PageDecoder.decode`);
 3. write the Arrow pages to Parquet with dlt's settings (snappy), as dlt's extract does;
-4. load that Parquet into a DuckDB table (as dlt's DuckDB loader does).
+4. load that Parquet into a DuckDB table (as dlt's DuckDB loader does);
+5. for comparison, DuckDB loading the same records from JSON by itself, no Python at all (the
+   least any JSON-to-DuckDB path costs here, with its own threads);
+6. step 2 again in 4 threads, as a sync runs it: the decoder parses outside the GIL.
 
 The download itself is not timed here (the emulator runs in this process and would share its
 interpreter); docs/benchmarks.md has the download floor, measured in separate processes. It
@@ -23,16 +26,18 @@ import argparse
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
+import msgspec
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from caspio_emulator import Emulator
 from sources.caspio.page_decoder import PageDecoder
-from sources.caspio.schema import build_schema
+from sources.caspio.schema import ObjectSchema, build_schema
 
 from .caspio_api import CaspioApi
 
@@ -43,6 +48,51 @@ def _timed(label: str, pages: int, step: Callable[[], object]) -> tuple[str, flo
     started = time.perf_counter()
     step()
     return label, (time.perf_counter() - started) * 1000 / pages
+
+
+_DUCKDB_TYPES = {
+    "text": "VARCHAR",
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "decimal": "DECIMAL(19,4)",
+    "bool": "BOOLEAN",
+    "naive_dt": "TIMESTAMP",
+    "zoned_dt": "TIMESTAMP",
+    "json": "JSON",
+}
+
+
+def _duckdb_columns(schema: ObjectSchema) -> str:
+    return "{" + ", ".join(f"'{f.name}': '{_DUCKDB_TYPES[f.kind]}'" for f in schema.fields) + "}"
+
+
+def _duckdb_select(schema: ObjectSchema) -> str:
+    """The least DuckDB must do to load a page as the connector does: local times to UTC,
+    LIST values as text. No checks for odd values, so this is a lower bound, not a loader."""
+    out = []
+    for f in schema.fields:
+        column = f'"{f.name}"'
+        if f.kind == "zoned_dt" and f.tz is not None:
+            column = f"timezone('{f.tz.key}', {column})"
+        elif f.kind == "json":
+            column = f"CAST({column} AS VARCHAR)"
+        out.append(f'{column} AS "{f.name}"')
+    return ", ".join(out)
+
+
+def _duckdb_json_load(table: str, schema: ObjectSchema, ndjson: Path) -> str:
+    return (
+        f"CREATE TABLE {table} AS SELECT {_duckdb_select(schema)} FROM read_json('{ndjson}',"
+        f" format='newline_delimited', columns={_duckdb_columns(schema)})"
+    )
+
+
+def _write_ndjson(bodies: list[bytes], path: Path) -> None:
+    """One record per line, cut out of the page bodies without parsing the values."""
+    decoder = msgspec.json.Decoder(dict[str, list[msgspec.Raw]])
+    with path.open("wb") as out:
+        for body in bodies:
+            out.write(b"\n".join(decoder.decode(body)["Result"]) + b"\n")
 
 
 def main() -> None:
@@ -113,8 +163,25 @@ def main() -> None:
                     lambda: con.execute(f"CREATE TABLE t AS SELECT * FROM read_parquet('{path}')"),
                 )
             )
+            ndjson = Path(tmp) / "records.ndjson"
+            _write_ndjson(bodies, ndjson)  # untimed: only the load below is
+            results.append(
+                _timed(
+                    "DuckDB's own JSON reader, typed columns, into a DuckDB table (no Python)",
+                    pages,
+                    lambda: con.execute(_duckdb_json_load("j", schema, ndjson)),
+                )
+            )
             con.close()
-    print(f"{args.rows:,} rows, {pages} pages of 1,000; one thread; ms per page, s per 1M rows\n")
+        with ThreadPoolExecutor(4) as pool:
+            results.append(
+                _timed(
+                    "typed decode, 4 threads as in a sync (wall time, not CPU)",
+                    pages,
+                    lambda: list(pool.map(decoder.decode, bodies)),
+                )
+            )
+    print(f"{args.rows:,} rows, {pages} pages of 1,000; one thread unless said; ms per page\n")
     print("| Step | ms per page | s per 1M rows |")
     print("|---|---:|---:|")
     for label, ms in results:

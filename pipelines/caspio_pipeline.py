@@ -99,7 +99,8 @@ def _duckdb_credentials(duckdb_file: str) -> Any:
     from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
     credentials = DuckDbCredentials(duckdb_file)
-    configured: Any = dlt.config.get("destination.duckdb.credentials.global_config")
+    # typed, so a JSON object in DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG is parsed too
+    configured: Any = dlt.config.get("destination.duckdb.credentials.global_config", dict)
     credentials.global_config = (
         dict(configured) if configured else {"memory_limit": DUCKDB_MEMORY_LIMIT}
     )

@@ -1,5 +1,6 @@
-"""run_sync tunes the process for a bulk sync (rarer GC passes, malloc for Arrow) and must hand
-the process back as it found it: a notebook or scheduler process goes on after the sync."""
+"""run_sync tunes the process for a bulk sync (rarer GC passes, malloc for Arrow, a bounded
+DuckDB pool) and must hand the process back as it found it: a notebook or scheduler process
+goes on after the sync."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from pipelines.caspio_pipeline import _fewer_gc_passes, _malloc_for_arrow, run_sync
+from pipelines.caspio_pipeline import (
+    _duckdb_credentials,
+    _fewer_gc_passes,
+    _malloc_for_arrow,
+    run_sync,
+)
 from sources.caspio import CaspioCredentials
 
 
@@ -42,3 +48,16 @@ def test_a_sync_restores_both(caspio_emulator: Any) -> None:
     report = run_sync(duckdb_file="settings.duckdb", credentials=credentials, tables=["Customers"])
     assert report.total_rows == len(caspio_emulator.table_rows("Customers"))
     assert (pa.default_memory_pool().backend_name, gc.get_threshold()) == (pool, threshold)
+
+
+def test_duckdb_global_config_from_an_env_var_replaces_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """dlt's env convention gives a JSON object as text; it must be read as the dict it is."""
+    monkeypatch.delenv("DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", raising=False)
+    assert _duckdb_credentials("x.duckdb").global_config == {"memory_limit": "128MB"}
+    monkeypatch.setenv(
+        "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG",
+        '{"memory_limit": "64MB", "threads": 1}',
+    )
+    assert _duckdb_credentials("x.duckdb").global_config == {"memory_limit": "64MB", "threads": 1}

@@ -211,8 +211,8 @@ def _malloc_for_arrow() -> Iterator[None]:
     """Arrow allocates from malloc, not its default mimalloc pool, for the duration of the sync.
     Pages are decoded in the fetch threads and written to Parquet in the extract thread, and
     mimalloc keeps memory freed across threads on per-thread lists for a while. Peak RSS of a
-    200k-row sync (the benchmark's connector, 3 runs each): 309-324 MB, against 328-338 MB with
-    only the page parser on malloc and 359-361 MB with neither, at the same speed. Buffers
+    200k-row sync (the benchmark's connector, 2-3 runs each): 302-316 MiB, against 320-331 MiB
+    with only the page parser on malloc and 350-353 MiB with neither, at the same speed. Buffers
     allocated before keep their own pool, so switching back afterwards is safe."""
     saved = pa.default_memory_pool()
     pa.set_memory_pool(pa.system_memory_pool())

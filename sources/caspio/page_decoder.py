@@ -36,8 +36,8 @@ body keeps each page in one block, parsed as one document (newlines inside it in
 _PARSE_POOL = pa.system_memory_pool()
 """The parser's memory comes from malloc, not Arrow's default mimalloc pool. Pages are parsed in
 several fetch threads at once and freed in another, which mimalloc keeps on per-thread lists
-for a while: a 200k-row sync peaked at 359-361 MB with mimalloc and 328-338 MB with this (peak
-RSS of the benchmark's connector, 3 runs each), at the same speed."""
+for a while: a 200k-row sync peaked at 350-353 MiB with mimalloc and 320-331 MiB with this
+(peak RSS of the benchmark's connector, 2 and 3 runs), at the same speed."""
 
 
 def _list_texts(raws: list[Any], spec: FieldSpec) -> pa.Array:

@@ -175,7 +175,10 @@ def test_a_window_limit_is_learned_and_not_hit_again(
     statuses = [e.status for e in record_calls(emu)]
     assert statuses.count(200) == 40
     log = [(round(e.time, 2), e.status) for e in record_calls(emu)]
-    assert statuses.count(429) <= 6, f"{statuses.count(429)} calls refused: {log}"
+    # Up to max_workers calls are in flight when the window fills, and the single prober's
+    # full-jitter backoff can land several times inside the 1 s window: 3 to 9 refusals in 64
+    # runs here (the bound was 6 and failed 1 run in 10). Without the throttle: 14 to 28.
+    assert statuses.count(429) <= 10, f"{statuses.count(429)} calls refused: {log}"
     pace = client.throttle.requests_per_second
     assert pace is not None and 5.0 <= pace <= 10.0, pace
 

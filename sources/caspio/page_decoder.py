@@ -87,17 +87,18 @@ class PageDecoder:
     def decode(self, body: bytes) -> pa.Table | None:
         """The page as a table, or ``None`` when it needs the general (dict) path."""
         try:
-            columns = self._typed_columns(body)
-            if columns is None:
+            parsed = self._typed_columns(body)
+            if parsed is None:
                 return None
+            columns, row_count = parsed
             if self._list_decoder is not None:
-                columns.update(self._list_columns(body, len(next(iter(columns.values())))))
+                columns.update(self._list_columns(body, row_count))
         except (ValueError, TypeError, pa.ArrowException, msgspec.MsgspecError):
             return None
         arrays = [columns[spec.name] for spec in self.schema.fields]
         return pa.Table.from_arrays(arrays, schema=self._arrow_schema)
 
-    def _typed_columns(self, body: bytes) -> dict[str, ArrowColumn] | None:
+    def _typed_columns(self, body: bytes) -> tuple[dict[str, ArrowColumn], int] | None:
         parsed = pa_json.read_json(
             io.BytesIO(body),
             read_options=pa_json.ReadOptions(
@@ -112,12 +113,11 @@ class PageDecoder:
         rows = pc.list_flatten(pages).combine_chunks()
         if rows.null_count:
             return None  # a null record: the dict path reports it
-        if not self._typed:  # pragma: no cover - every object has PK_ID
-            return {}
-        return {
+        columns = {
             spec.name: _finish(column, spec)
             for spec, column in zip(self._typed, rows.flatten(), strict=True)
         }
+        return columns, len(rows)
 
     def _list_columns(self, body: bytes, row_count: int) -> dict[str, pa.Array]:
         assert self._list_decoder is not None

@@ -20,6 +20,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 
+def _say(line: str) -> None:
+    """One whole line in one write: dlt runs copy jobs in parallel threads, and print()'s
+    separate write of the newline let two markers interleave on one line."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def _mark_load_jobs() -> None:
     from dlt.destinations.impl.duckdb import duck
 
@@ -27,10 +34,10 @@ def _mark_load_jobs() -> None:
 
     def announced_run(self: duck.DuckDbCopyJob) -> None:
         table = self.load_table_name
-        print(f"LOAD_COPY_START {table}", flush=True)
+        _say(f"LOAD_COPY_START {table}")
         time.sleep(2)
         original(self)
-        print(f"LOAD_COPY_DONE {table}", flush=True)
+        _say(f"LOAD_COPY_DONE {table}")
         time.sleep(2)
 
     duck.DuckDbCopyJob.run = announced_run  # type: ignore[method-assign]
@@ -43,14 +50,14 @@ def main() -> int:
         _mark_load_jobs()
     from pipelines.caspio_pipeline import run_sync
 
-    print("SYNC_START", flush=True)
+    _say("SYNC_START")
     report = run_sync(
         destination="duckdb",
         duckdb_file=str(workdir / "sync.duckdb"),
         pipelines_dir=str(workdir / "pipelines"),
         source_options=options or None,
     )
-    print(f"SYNC_DONE {report.total_rows}", flush=True)
+    _say(f"SYNC_DONE {report.total_rows}")
     return 0
 
 

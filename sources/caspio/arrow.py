@@ -27,7 +27,7 @@ ArrowColumn: TypeAlias = pa.Array | pa.ChunkedArray
 
 def _text(values: list[Any], spec: FieldSpec) -> pa.Array:
     try:
-        return pa.array(values, pa.string())
+        return _from_wire(values, spec)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return pa.array(
             [v if v is None or isinstance(v, str) else orjson.dumps(v).decode() for v in values],
@@ -37,14 +37,14 @@ def _text(values: list[Any], spec: FieldSpec) -> pa.Array:
 
 def _int(values: list[Any], spec: FieldSpec) -> pa.Array:
     try:
-        return pa.array(values, pa.int64())
+        return _from_wire(values, spec)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return pa.array([None if v is None or v == "" else int(v) for v in values], pa.int64())
 
 
 def _float(values: list[Any], spec: FieldSpec) -> pa.Array:
     try:
-        return pa.array(values, pa.float64())
+        return _from_wire(values, spec)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return pa.array([None if v is None or v == "" else float(v) for v in values], pa.float64())
 
@@ -56,7 +56,7 @@ def _finish_decimal(wire: ArrowColumn, spec: FieldSpec) -> ArrowColumn:
 
 def _decimal(values: list[Any], spec: FieldSpec) -> pa.Array:
     try:
-        return _finish_decimal(pa.array(values, pa.float64()), spec)
+        return _from_wire(values, spec)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         quantum = Decimal(1).scaleb(-spec.arrow_type.scale)
         return pa.array(
@@ -67,7 +67,7 @@ def _decimal(values: list[Any], spec: FieldSpec) -> pa.Array:
 
 def _bool(values: list[Any], spec: FieldSpec) -> pa.Array:
     try:
-        return pa.array(values, pa.bool_())
+        return _from_wire(values, spec)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return pa.array([None if v is None or v == "" else bool(v) for v in values], pa.bool_())
 
@@ -83,7 +83,7 @@ def _finish_naive_dt(wire: ArrowColumn, spec: FieldSpec) -> ArrowColumn:
 
 def _naive_dt(values: list[Any], spec: FieldSpec) -> pa.Array:
     try:
-        return _finish_naive_dt(pa.array(values, pa.string()), spec)
+        return _from_wire(values, spec)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         out: list[dt.datetime | None] = []
         for v in values:
@@ -106,7 +106,7 @@ def _finish_zoned_dt(wire: ArrowColumn, spec: FieldSpec) -> ArrowColumn:
 def _zoned_dt(values: list[Any], spec: FieldSpec) -> pa.Array:
     assert spec.tz is not None
     try:
-        return _finish_zoned_dt(pa.array(values, pa.string()), spec)
+        return _from_wire(values, spec)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         out: list[dt.datetime | None] = []
         for v in values:
@@ -175,9 +175,16 @@ FINISHERS: dict[str, Callable[[ArrowColumn, FieldSpec], ArrowColumn]] = {
     "naive_dt": _finish_naive_dt,
     "zoned_dt": _finish_zoned_dt,
 }
-"""A column of ``WIRE_TYPES[kind]`` -> its load type. The converters below run the same step
-on the values they are given, so a column read as Arrow straight from JSON (page_decoder) and
-one built from Python values load identically."""
+"""A column of ``WIRE_TYPES[kind]`` -> its load type. The converters' fast path
+(``_from_wire``) runs the same step on the values they are given, so a column read as Arrow
+straight from JSON (page_decoder) and one built from Python values load identically."""
+
+
+def _from_wire(values: list[Any], spec: FieldSpec) -> ArrowColumn:
+    """The converters' fast path: the values as their JSON type, then the kind's last step,
+    the same two steps page_decoder takes on the columns Arrow's JSON reader builds."""
+    return FINISHERS[spec.kind](pa.array(values, WIRE_TYPES[spec.kind]), spec)
+
 
 CONVERTERS: dict[str, Callable[[list[Any], FieldSpec], pa.Array]] = {
     "text": _text,

@@ -119,7 +119,18 @@ def _zoned_dt(values: list[Any], spec: FieldSpec) -> pa.Array:
 
 
 def _json(values: list[Any], spec: FieldSpec) -> pa.Array:
-    return pa.array([None if v is None else orjson.dumps(v).decode() for v in values], pa.string())
+    return text_array([None if v is None else orjson.dumps(v) for v in values])
+
+
+def text_array(values: list[bytes | str | None]) -> pa.Array:
+    """UTF-8 values (``None`` for null) as a string array, built by Arrow's own builder.
+
+    Why not ``pa.array``: its first call on a Python list imports pandas (0.3-0.6 s and about
+    38 MB) to check whether the list is a pandas object. A sync whose pages all go through the
+    page decoder never needs pandas, and its LIST columns are built here."""
+    builder = pa.lib.StringBuilder()
+    builder.append_values(values)
+    return builder.finish()
 
 
 class _JsonTextHintFilter(logging.Filter):
@@ -184,6 +195,22 @@ def _from_wire(values: list[Any], spec: FieldSpec) -> ArrowColumn:
     """The converters' fast path: the values as their JSON type, then the kind's last step,
     the same two steps page_decoder takes on the columns Arrow's JSON reader builds."""
     return FINISHERS[spec.kind](pa.array(values, WIRE_TYPES[spec.kind]), spec)
+
+
+_EPOCH = dt.datetime(1970, 1, 1)
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
+def timestamp_value(scalar: pa.TimestampScalar) -> dt.datetime | None:
+    """A timestamp scalar as a datetime (aware UTC if the type has a zone; ns truncated to us).
+
+    Why not ``scalar.as_py()``: for timestamps it imports pandas (0.3-0.6 s and about 38 MB),
+    which a sync otherwise never needs."""
+    if not scalar.is_valid:
+        return None
+    micros = scalar.value * 1_000_000 // _PER_SECOND[scalar.type.unit]
+    value = _EPOCH + dt.timedelta(microseconds=micros)
+    return value.replace(tzinfo=UTC) if scalar.type.tz is not None else value
 
 
 CONVERTERS: dict[str, Callable[[list[Any], FieldSpec], pa.Array]] = {

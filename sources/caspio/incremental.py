@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .arrow import timestamp_value
 from .errors import CaspioConfigError
 from .filters import datetime_literal, identifier
 from .settings import CURSOR_TYPES, ZONED_DATETIME_TYPES
@@ -142,7 +143,7 @@ class HighWaterMark:
         for field in self.cursor.all:
             if field.name not in table.column_names:
                 continue
-            value = pc.max(table.column(field.name)).as_py()
+            value = timestamp_value(pc.max(table.column(field.name)))
             if value is not None and (self.max_seen is None or value > self.max_seen):
                 self.max_seen = value
 

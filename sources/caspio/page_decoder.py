@@ -17,6 +17,7 @@ the dict path (``arrow.FINISHERS``), so both ways give the same table for the sa
 """
 
 import io
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -38,6 +39,29 @@ _PARSE_POOL = pa.system_memory_pool()
 several fetch threads at once and freed in another, which mimalloc keeps on per-thread lists
 for a while: a 200k-row sync peaked at 350-353 MiB with mimalloc and 320-331 MiB with this
 (peak RSS of the benchmark's connector, 2 and 3 runs), at the same speed."""
+
+
+@dataclass(frozen=True, slots=True)
+class CountedTable:
+    """The first page of a read (the one that asks for ``q.getPaginationInfo``), decoded.
+
+    Besides the table it keeps what the reader and the resource need from that page: the row
+    count Caspio reported, the first record's field names (how a sync notices that the object's
+    fields changed since its last run) and the body, re-read as dicts when they did."""
+
+    table: pa.Table
+    total_count: int | None
+    first_keys: frozenset[str] | None
+    body: bytes
+
+
+class _CountedEnvelope(msgspec.Struct, gc=False):
+    Result: list[msgspec.Raw]
+    Pagination: dict[str, Any] | None = None
+
+
+_COUNTED_ENVELOPE = msgspec.json.Decoder(_CountedEnvelope)
+_RECORD_KEYS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 
 def _list_texts(raws: list[Any], spec: FieldSpec) -> pa.Array:
@@ -98,6 +122,26 @@ class PageDecoder:
         arrays = [columns[spec.name] for spec in self.schema.fields]
         return pa.Table.from_arrays(arrays, schema=self._arrow_schema)
 
+    def decode_counted(self, body: bytes) -> CountedTable | None:
+        """The first page of a read as a ``CountedTable``, or ``None`` for the dict path.
+
+        Why the first page is decoded too: on the dict path its conversion calls ``pa.array``,
+        which imports pandas, and a one-page table went through Python value by value."""
+        try:
+            envelope = _COUNTED_ENVELOPE.decode(body)
+            table = self.decode(body)
+            if table is None or table.num_rows != len(envelope.Result):
+                return None
+            first_keys = (
+                frozenset(_RECORD_KEYS.decode(envelope.Result[0])) if envelope.Result else None
+            )
+        except (ValueError, TypeError, msgspec.MsgspecError):
+            return None
+        pagination = envelope.Pagination or {}
+        total = pagination.get("TotalCount")
+        total_count = total if isinstance(total, int) and not isinstance(total, bool) else None
+        return CountedTable(table, total_count, first_keys, body)
+
     def _typed_columns(self, body: bytes) -> tuple[dict[str, ArrowColumn], int] | None:
         parsed = pa_json.read_json(
             io.BytesIO(body),
@@ -130,4 +174,4 @@ class PageDecoder:
         }
 
 
-__all__ = ["PageDecoder"]
+__all__ = ["CountedTable", "PageDecoder"]

@@ -23,15 +23,19 @@ keyset, with the value quoted.
 """
 
 import math
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+import queue
+import threading
+from collections.abc import Callable, Collection, Iterator, Mapping
+from concurrent.futures import Future
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
 from .client import CaspioClient, CaspioResponse
 from .errors import CaspioConfigError
 from .filters import and_, int_literal, string_literal
+from .page_decoder import CountedTable
 from .schema import TABLES
 from .settings import MAX_PAGE_SIZE, MIN_PAGE_SIZE, PK_FIELD
 
@@ -40,21 +44,46 @@ Rows = list[dict[str, Any]]
 PageDecode = Callable[[bytes], pa.Table | None]
 """Turns a records body into a table in the fetching thread, or declines with ``None``."""
 
+CountedDecode = Callable[[bytes], CountedTable | None]
+"""The same for the first page of a read, which also carries the row count."""
+
 
 class RecordPage:
-    """One records answer: raw row dicts, or a table a ``PageDecode`` already built.
+    """One records answer: raw row dicts, or a table a decoder already built.
 
-    The page that asks for ``q.getPaginationInfo`` always comes as dicts: its first row is
-    what tells the resource that the object's fields changed since the last run."""
+    The first page of a read also knows its first record's field names (``field_names``):
+    they tell the resource that the object's fields changed since the last run, and then
+    ``as_rows`` gives the page back as dicts, to be converted with the refreshed fields."""
 
-    __slots__ = ("rows", "table")
+    __slots__ = ("rows", "table", "first_keys", "body")
 
-    def __init__(self, rows: Rows | None = None, table: pa.Table | None = None) -> None:
+    def __init__(
+        self,
+        rows: Rows | None = None,
+        table: pa.Table | None = None,
+        first_keys: Collection[str] | None = None,
+        body: bytes | None = None,
+    ) -> None:
         self.rows = rows
         self.table = table
+        self.first_keys = first_keys
+        self.body = body
 
     def __len__(self) -> int:
         return self.table.num_rows if self.table is not None else len(self.rows or ())
+
+    def field_names(self) -> Collection[str] | None:
+        """The first record's field names, when this page knows them (a first page)."""
+        if self.rows:
+            return self.rows[0].keys()
+        return self.first_keys
+
+    def as_rows(self) -> "RecordPage":
+        """This page as row dicts: a decoded first page is re-read from its body."""
+        if self.table is None or self.body is None:
+            return self
+        data = orjson.loads(self.body)
+        return RecordPage(rows=list(data.get("Result") or []))
 
     def pk_at(self, index: int) -> Any:
         if self.table is not None:
@@ -81,6 +110,7 @@ class KeysetReader:
         start_after: int | str | None = None,
         max_workers: int | None = None,
         decode: PageDecode | None = None,
+        decode_counted: CountedDecode | None = None,
     ) -> None:
         if not MIN_PAGE_SIZE <= page_size <= MAX_PAGE_SIZE:
             raise CaspioConfigError(
@@ -95,6 +125,7 @@ class KeysetReader:
         self.start_after = start_after
         self.max_workers = max_workers or client.max_workers
         self.decode = decode
+        self.decode_counted = decode_counted
         self.first_response: CaspioResponse | None = None
         self.total_count: int | None = None
 
@@ -122,15 +153,26 @@ class KeysetReader:
         return params
 
     def _fetch(self, lo: int | str | None, hi: int | None, count: bool = False) -> CaspioResponse:
-        return self.client.get_records(
-            self.kind, self.name, self._params(lo, hi, count), None if count else self.decode
-        )
+        decode = self.decode_counted if count else self.decode
+        return self.client.get_records(self.kind, self.name, self._params(lo, hi, count), decode)
 
     def _page(self, resp: CaspioResponse) -> RecordPage:
         if isinstance(resp.data, pa.Table):
             return RecordPage(table=resp.data)
+        if isinstance(resp.data, CountedTable):
+            return RecordPage(
+                table=resp.data.table, first_keys=resp.data.first_keys, body=resp.data.body
+            )
         data = resp.data if isinstance(resp.data, Mapping) else {}
         return RecordPage(rows=list(data.get("Result") or []))
+
+    @staticmethod
+    def _total_count(resp: CaspioResponse) -> int | None:
+        if isinstance(resp.data, CountedTable):
+            return resp.data.total_count
+        pagination = resp.data.get("Pagination") if isinstance(resp.data, Mapping) else None
+        total = pagination.get("TotalCount") if isinstance(pagination, Mapping) else None
+        return total if isinstance(total, int) else None
 
     # ---- iteration -------------------------------------------------------------------------
 
@@ -140,16 +182,15 @@ class KeysetReader:
         while True:
             resp = self._fetch(lo, None, count=True)
             page = self._page(resp)
-            pagination = resp.data.get("Pagination") if isinstance(resp.data, Mapping) else None
-            total = pagination.get("TotalCount") if isinstance(pagination, Mapping) else None
+            total = self._total_count(resp)
             if self.first_response is None:
                 self.first_response = resp
-                self.total_count = total if isinstance(total, int) else None
+                self.total_count = total
             yield page
             if len(page) < self.page_size:
                 return
             last = page.pk_at(-1)
-            remaining = (total - len(page)) if isinstance(total, int) else None
+            remaining = (total - len(page)) if total is not None else None
             if remaining is not None and remaining <= 0:
                 return
             if self.kind != TABLES or not isinstance(last, int) or remaining is None:
@@ -196,26 +237,89 @@ class KeysetReader:
                 if self._range_done(page, hi):
                     return
                 lo = page.pk_at(-1)
-        executor = self.client.executor
-        inflight: dict[Future[CaspioResponse], int] = {
-            executor.submit(self._fetch, lo, hi): hi for lo, hi in bounds
-        }
-        try:
-            while inflight:
-                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    hi = inflight.pop(fut)
-                    page = self._page(fut.result())
-                    if not self._range_done(page, hi):
-                        # keep the range busy before handing this page on
-                        inflight[executor.submit(self._fetch, page.pk_at(-1), hi)] = hi
-                    yield page
-        finally:
-            for fut in inflight:
-                fut.cancel()
+        yield from _ConcurrentRanges(self, bounds).pages()
 
     def _range_done(self, page: RecordPage, hi: int) -> bool:
         if len(page) < self.page_size:
             return True
         last = page.pk_at(-1)
         return not isinstance(last, int) or last >= hi
+
+
+class _ConcurrentRanges:
+    """Reads bounded PK ranges side by side, each range's next call sent by the fetch thread
+    that received the page before it.
+
+    Why not from the consuming generator: under dlt's ``parallelized`` resources the generator
+    only runs when dlt's main thread asks it for an item, and between two asks that thread
+    writes Parquet. A follow-up sent from the generator waited for that write, so the fetch
+    threads sat idle half of a sync. Pages that are received but not yet taken are capped at
+    ``max_buffered``: a range whose next page would pass the cap is parked and resumed as the
+    consumer catches up, so memory stays bounded when the destination is the slow side.
+    """
+
+    def __init__(self, reader: KeysetReader, bounds: list[tuple[int, int]]) -> None:
+        self.reader = reader
+        self.bounds = bounds
+        self.max_buffered = 2 * len(bounds)
+        self.received: queue.SimpleQueue[tuple[RecordPage, bool] | BaseException] = (
+            queue.SimpleQueue()
+        )
+        self.lock = threading.Lock()
+        self.buffered = 0
+        self.parked: list[tuple[int, int]] = []
+        self.in_flight: set[Future[CaspioResponse]] = set()
+        self.closed = False
+
+    def pages(self) -> Iterator[RecordPage]:
+        open_ranges = len(self.bounds)
+        for lo, hi in self.bounds:
+            self._send(lo, hi)
+        try:
+            while open_ranges:
+                item = self.received.get()
+                if isinstance(item, BaseException):
+                    raise item
+                page, range_done = item
+                with self.lock:
+                    self.buffered -= 1
+                    resume = self.parked.pop() if self.parked else None
+                if resume is not None:
+                    self._send(*resume)
+                if range_done:
+                    open_ranges -= 1
+                yield page
+        finally:
+            with self.lock:
+                self.closed = True
+                pending = list(self.in_flight)
+            for fut in pending:
+                fut.cancel()
+
+    def _send(self, lo: int, hi: int) -> None:
+        fut = self.reader.client.executor.submit(self.reader._fetch, lo, hi)
+        with self.lock:
+            self.in_flight.add(fut)
+        # runs in the fetch thread when the call ends (or here, if it already has)
+        fut.add_done_callback(lambda done: self._received(done, hi))
+
+    def _received(self, fut: Future[CaspioResponse], hi: int) -> None:
+        with self.lock:
+            self.in_flight.discard(fut)
+            if self.closed or fut.cancelled():
+                return
+        try:
+            page = self.reader._page(fut.result())
+            range_done = self.reader._range_done(page, hi)
+            follow_up = None if range_done else (page.pk_at(-1), hi)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            self.received.put(exc)
+            return
+        with self.lock:
+            self.buffered += 1
+            if follow_up is not None and self.buffered >= self.max_buffered:
+                self.parked.append(follow_up)
+                follow_up = None
+        self.received.put((page, range_done))
+        if follow_up is not None:
+            self._send(*follow_up)

@@ -13,7 +13,7 @@ State per resource (no secrets): ``kind``, ``fields`` (raw /fields answer), ``cu
 
 import dataclasses
 import logging
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import dlt
@@ -216,17 +216,20 @@ class ObjectSync:
         for page in chain():
             if not len(page):
                 continue
+            names = page.field_names()
             if (
                 not hints_sent
                 and not fresh
-                and page.rows is not None
-                and self._fields_changed(page.rows[0], plan)
+                and names is not None
+                and self._fields_changed(names, plan)
             ):
                 logger.info("%s: fields changed in Caspio, refreshing /fields", self.name)
                 raw_fields, fresh = self._fields(kind), True
                 plan = dataclasses.replace(plan, schema=self._plan(kind, raw_fields, state).schema)
-                # the pages still to come are decoded with the refreshed fields
-                reader.decode = PageDecoder(plan.schema).decode
+                # this page was decoded with the old fields; the pages to come use the new ones
+                page = page.as_rows()
+                decoder = PageDecoder(plan.schema)
+                reader.decode, reader.decode_counted = decoder.decode, decoder.decode_counted
             if any(spec.kind == "json" for spec in plan.schema.fields):
                 expect_json_text_columns(self.name)
             if page.table is None:
@@ -273,6 +276,7 @@ class ObjectSync:
         logger.debug("%s: %d rows (%s)", self.name, rows_total, plan.write_disposition)
 
     def _reader(self, kind: str, plan: Plan) -> KeysetReader:
+        decoder = PageDecoder(plan.schema)
         return KeysetReader(
             self.client,
             kind,
@@ -281,12 +285,13 @@ class ObjectSync:
             where=plan.where,
             select=plan.select,
             start_after=plan.start_after,
-            decode=PageDecoder(plan.schema).decode,
+            decode=decoder.decode,
+            decode_counted=decoder.decode_counted,
         )
 
     @staticmethod
-    def _fields_changed(row: dict[str, Any], plan: Plan) -> bool:
-        got = {k.lower() for k in row}
+    def _fields_changed(names: Collection[str], plan: Plan) -> bool:
+        got = {k.lower() for k in names}
         if plan.select is not None:
             return not {f.lower() for f in plan.schema.field_names} <= got
         return got != {f.lower() for f in plan.schema.field_names}

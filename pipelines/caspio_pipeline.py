@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import gc
+import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ import dlt
 import pyarrow as pa
 from dlt.common.configuration.resolve import resolve_configuration
 from dlt.common.pipeline import LoadInfo
+from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.pipeline import Pipeline
 
 from sources.caspio import CaspioClient, CaspioConfigError, CaspioCredentials, caspio
@@ -32,6 +35,8 @@ from sources.caspio import CaspioClient, CaspioConfigError, CaspioCredentials, c
 DEFAULT_PIPELINE_NAME = "caspio"
 DEFAULT_DATASET_NAME = "caspio"
 DEFAULT_DUCKDB_FILE = "caspio_sync.duckdb"
+
+logger = logging.getLogger(__name__)
 """Not `caspio.duckdb`: DuckDB names a file's catalog after its stem, and a catalog named like
 the `caspio` dataset (schema) makes every later query fail as an ambiguous reference."""
 
@@ -86,25 +91,94 @@ def resolve_credentials(credentials: CaspioCredentials | None = None) -> CaspioC
     )
 
 
-DUCKDB_MEMORY_LIMIT = "128MB"
-"""DuckDB's own default takes 80% of the machine's RAM for its buffer pool, and a load fills
-it: a sync's peak grew with the table (636 MB at 1,000,000 rows against 394 MB at 100,000).
-With 128 MB the same syncs peak at 395 and 323 MB. Not lower: with 32 MB a 400k-row merge into
-a 1M-row table fails with DuckDB's out-of-memory error, while 128 MB merged all 1M rows
-(docs/benchmarks-analysis.md). Set ``[destination.duckdb.credentials.global_config]`` in
-``.dlt/config.toml`` to choose another limit (or other DuckDB settings)."""
+DUCKDB_MEMORY_LIMITS = ("64MB", "128MB", "512MB", "2GB")
+"""DuckDB's buffer pool for a load: the first limit, then the next ones only for a load that
+ran out of memory under the one before.
+
+Why a small pool first: DuckDB's own default takes 80% of the machine's RAM, and a load fills
+whatever pool it has with blocks it merely caches, so a sync's peak grew with the table (636 MB
+at 1,000,000 rows against 394 MB at 100,000). With 64 MB a bulk load of the same rows peaks
+under 300 MB at both sizes. Why grow: a merge (an incremental run with many changed rows)
+needs more; with 64 MB a 400k-row merge into a 1M-row table fails with DuckDB's
+out-of-memory error, which 128 MB survives (docs/benchmarks-analysis.md). The failed job is
+left pending, so loading again with the next limit finishes the same package: nothing lost or
+loaded twice. A user who sets ``[destination.duckdb.credentials.global_config]`` in
+``.dlt/config.toml`` (or its env var) chooses the settings, and no limit is grown."""
 
 
-def _duckdb_credentials(duckdb_file: str) -> Any:
+def _duckdb_credentials(duckdb_file: str, memory_limit: str | None = None) -> Any:
     from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
     credentials = DuckDbCredentials(duckdb_file)
+    configured = _configured_duckdb_settings()
+    credentials.global_config = configured or {
+        "memory_limit": memory_limit or DUCKDB_MEMORY_LIMITS[0]
+    }
+    return credentials
+
+
+def _configured_duckdb_settings() -> dict[str, Any]:
     # typed, so a JSON object in DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG is parsed too
     configured: Any = dlt.config.get("destination.duckdb.credentials.global_config", dict)
-    credentials.global_config = (
-        dict(configured) if configured else {"memory_limit": DUCKDB_MEMORY_LIMIT}
+    return dict(configured) if configured else {}
+
+
+def _duckdb_file(duckdb_file: str | None, pipeline_name: str) -> str:
+    if duckdb_file is not None:
+        return duckdb_file
+    return (
+        DEFAULT_DUCKDB_FILE if pipeline_name == DEFAULT_PIPELINE_NAME else f"{pipeline_name}.duckdb"
     )
-    return credentials
+
+
+def _ran_out_of_memory(failed: BaseException) -> bool:
+    """True if DuckDB's out-of-memory error is anywhere in the failure (dlt wraps a job's error
+    in its retry exceptions, keeping the original text)."""
+    seen: set[int] = set()
+    exc: BaseException | None = failed
+    pending: list[BaseException] = [failed]
+    while pending:
+        exc = pending.pop()
+        if id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        if "Out of Memory Error" in str(exc) or type(exc).__name__ == "OutOfMemoryException":
+            return True
+        pending.extend(e for e in (exc.__cause__, exc.__context__) if e is not None)
+        inner = getattr(exc, "exception", None)
+        if isinstance(inner, BaseException):
+            pending.append(inner)
+    return False
+
+
+def _run_growing_duckdb_pool(
+    pipeline: Pipeline, run: Callable[[], LoadInfo], duckdb_file: str | None
+) -> LoadInfo:
+    """``run()``; if its load ran out of DuckDB memory under our own limit, the pending package
+    is loaded again with the next limit of ``DUCKDB_MEMORY_LIMITS``."""
+    larger = list(DUCKDB_MEMORY_LIMITS[1:])
+    while True:
+        try:
+            return run()
+        except PipelineStepFailed as failed:
+            if (
+                duckdb_file is None
+                or not larger
+                or failed.step != "load"
+                or _configured_duckdb_settings()
+                or not _ran_out_of_memory(failed)
+            ):
+                raise
+            limit = larger.pop(0)
+            logger.warning(
+                "DuckDB ran out of memory loading this sync; loading it again with memory_limit"
+                " %s (set destination.duckdb.credentials.global_config to choose)",
+                limit,
+            )
+            destination = dlt.destinations.duckdb(
+                credentials=_duckdb_credentials(duckdb_file, limit)
+            )
+            run = functools.partial(pipeline.load, destination=destination)
 
 
 def build_pipeline(
@@ -117,12 +191,7 @@ def build_pipeline(
 ) -> Pipeline:
     """A dlt pipeline; a DuckDB destination defaults to a file named after the pipeline."""
     if destination == "duckdb":
-        if duckdb_file is None:
-            duckdb_file = (
-                DEFAULT_DUCKDB_FILE
-                if pipeline_name == DEFAULT_PIPELINE_NAME
-                else f"{pipeline_name}.duckdb"
-            )
+        duckdb_file = _duckdb_file(duckdb_file, pipeline_name)
         if Path(duckdb_file).stem.lower() == dataset_name.lower():
             raise CaspioConfigError(
                 f"DuckDB file {duckdb_file!r} is named like the dataset {dataset_name!r}: DuckDB "
@@ -169,15 +238,19 @@ def run_sync(
     pipeline = build_pipeline(
         destination, dataset_name, pipeline_name, duckdb_file, pipelines_dir, progress
     )
+    managed_file = _duckdb_file(duckdb_file, pipeline_name) if destination == "duckdb" else None
+    _import_pandas_before_threads()
     if pipeline.has_pending_data:
         # A killed run left a normalized or extracted package behind; dlt would load only that
         # and skip extracting, silently missing what changed in Caspio since. Finish it first.
-        pipeline.run()
+        _run_growing_duckdb_pool(pipeline, pipeline.run, managed_file)
+    run: Callable[[], LoadInfo] = (
+        functools.partial(pipeline.run, source, refresh="drop_sources")
+        if full_refresh
+        else functools.partial(pipeline.run, source)
+    )
     with _fewer_gc_passes(), _malloc_for_arrow():
-        if full_refresh:
-            load_info = pipeline.run(source, refresh="drop_sources")
-        else:
-            load_info = pipeline.run(source)
+        load_info = _run_growing_duckdb_pool(pipeline, run, managed_file)
     after = client.stats.snapshot()
     return SyncReport(
         pipeline_name=pipeline.pipeline_name,
@@ -190,6 +263,17 @@ def run_sync(
         seconds=time.perf_counter() - started,
         load_info=load_info,
     )
+
+
+def _import_pandas_before_threads() -> None:
+    """pyarrow imports pandas on its first ``pa.array()`` of a Python list, which a page that
+    takes the dict path calls in a fetch thread, mid-sync. dlt's extract loop meanwhile reads
+    ``sys.modules["pandas"].DataFrame`` for every item, and a half-imported pandas has no
+    ``DataFrame`` yet: a sync of the demo account failed that way ("partially initialized module
+    'pandas'") in 3 of 3 runs once its first pages stopped importing pandas. Importing it here,
+    before any thread starts, closes the window (it costs about 0.3 s and 38 MB of RSS)."""
+    with contextlib.suppress(ImportError):
+        import pandas  # noqa: F401
 
 
 @contextlib.contextmanager

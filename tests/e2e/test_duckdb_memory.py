@@ -1,0 +1,78 @@
+"""DuckDB's pool starts small and grows only for a load that needs it.
+
+A load that runs out of memory under our own limit is loaded again with the next limit: the
+sync succeeds and every row is there once. A limit the user set is theirs: it is never grown,
+and its out-of-memory error reaches them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import duckdb
+import pytest
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from pipelines import caspio_pipeline
+from pipelines.caspio_pipeline import _ran_out_of_memory, run_sync
+from sources.caspio import CaspioCredentials
+
+ROWS = 20_000
+TOO_SMALL = "8MB"  # enough to open the file and load the rows, too little to merge 20k of them
+
+
+def _credentials(emu: Any) -> CaspioCredentials:
+    return CaspioCredentials(
+        client_id=emu.client_id, client_secret=emu.client_secret, integration_url=emu.base_url
+    )
+
+
+def _changed_table(caspio_emulator_factory: Any) -> tuple[Any, CaspioCredentials]:
+    """A table synced once, then every row changed in Caspio: the next sync merges them all."""
+    emu = caspio_emulator_factory(dataset=None, generate={"T": ROWS})
+    credentials = _credentials(emu)
+    run_sync(duckdb_file="mem.duckdb", credentials=credentials, tables=["T"])
+    assert emu.update("T", "PK_ID > 0", {"Notes": "changed"}) == ROWS
+    return emu, credentials
+
+
+def test_a_merge_out_of_memory_is_loaded_again_with_a_larger_pool(
+    caspio_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, credentials = _changed_table(caspio_emulator_factory)
+    monkeypatch.setattr(caspio_pipeline, "DUCKDB_MEMORY_LIMITS", (TOO_SMALL, "256MB"))
+    caplog.set_level(logging.WARNING)
+
+    report = run_sync(duckdb_file="mem.duckdb", credentials=credentials, tables=["T"])
+
+    assert "ran out of memory" in caplog.text and "memory_limit 256MB" in caplog.text
+    assert report.rows_by_table == {"t": ROWS}
+    with duckdb.connect("mem.duckdb", read_only=True) as con:
+        rows, keys, changed = con.execute(
+            "SELECT count(*), count(DISTINCT pk_id), count(*) FILTER (WHERE notes = 'changed')"
+            " FROM caspio.t"
+        ).fetchone() or (0, 0, 0)
+    assert (rows, keys, changed) == (ROWS, ROWS, ROWS)
+
+
+def test_a_pool_the_user_set_is_never_grown(
+    caspio_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, credentials = _changed_table(caspio_emulator_factory)
+    monkeypatch.setenv(
+        "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", f'{{"memory_limit": "{TOO_SMALL}"}}'
+    )
+    with pytest.raises(PipelineStepFailed) as failed:
+        run_sync(duckdb_file="mem.duckdb", credentials=credentials, tables=["T"])
+    assert failed.value.step == "load" and _ran_out_of_memory(failed.value)
+
+
+def test_only_duckdb_out_of_memory_counts_as_out_of_memory() -> None:
+    try:
+        try:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block")
+        except duckdb.Error as inner:
+            raise RuntimeError("job failed") from inner
+    except RuntimeError as wrapped:
+        assert _ran_out_of_memory(wrapped)
+    assert not _ran_out_of_memory(RuntimeError("disk full"))

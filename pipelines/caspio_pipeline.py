@@ -239,7 +239,6 @@ def run_sync(
         destination, dataset_name, pipeline_name, duckdb_file, pipelines_dir, progress
     )
     managed_file = _duckdb_file(duckdb_file, pipeline_name) if destination == "duckdb" else None
-    _import_pandas_before_threads()
     if pipeline.has_pending_data:
         # A killed run left a normalized or extracted package behind; dlt would load only that
         # and skip extracting, silently missing what changed in Caspio since. Finish it first.
@@ -263,17 +262,6 @@ def run_sync(
         seconds=time.perf_counter() - started,
         load_info=load_info,
     )
-
-
-def _import_pandas_before_threads() -> None:
-    """pyarrow imports pandas on its first ``pa.array()`` of a Python list, which a page that
-    takes the dict path calls in a fetch thread, mid-sync. dlt's extract loop meanwhile reads
-    ``sys.modules["pandas"].DataFrame`` for every item, and a half-imported pandas has no
-    ``DataFrame`` yet: a sync of the demo account failed that way ("partially initialized module
-    'pandas'") in 3 of 3 runs once its first pages stopped importing pandas. Importing it here,
-    before any thread starts, closes the window (it costs about 0.3 s and 38 MB of RSS)."""
-    with contextlib.suppress(ImportError):
-        import pandas  # noqa: F401
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ column only, so one strange row never fails a page.
 """
 
 import datetime as dt
+import io
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -17,6 +18,7 @@ from typing import Any, TypeAlias
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pa_json
 
 from .schema import FieldSpec, ObjectSchema
 from .timezones import UTC, local_to_utc
@@ -29,9 +31,8 @@ def _text(values: list[Any], spec: FieldSpec) -> pa.Array:
     try:
         return _from_wire(values, spec)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array(
-            [v if v is None or isinstance(v, str) else orjson.dumps(v).decode() for v in values],
-            pa.string(),
+        return text_array(
+            [v if v is None or isinstance(v, str) else orjson.dumps(v) for v in values]
         )
 
 
@@ -39,14 +40,15 @@ def _int(values: list[Any], spec: FieldSpec) -> pa.Array:
     try:
         return _from_wire(values, spec)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([None if v is None or v == "" else int(v) for v in values], pa.int64())
+        return wire_array([None if v is None or v == "" else int(v) for v in values], pa.int64())
 
 
 def _float(values: list[Any], spec: FieldSpec) -> pa.Array:
     try:
         return _from_wire(values, spec)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([None if v is None or v == "" else float(v) for v in values], pa.float64())
+        floats = [None if v is None or v == "" else float(v) for v in values]
+        return wire_array(floats, pa.float64())
 
 
 def _finish_decimal(wire: ArrowColumn, spec: FieldSpec) -> ArrowColumn:
@@ -59,17 +61,18 @@ def _decimal(values: list[Any], spec: FieldSpec) -> pa.Array:
         return _from_wire(values, spec)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         quantum = Decimal(1).scaleb(-spec.arrow_type.scale)
-        return pa.array(
-            [None if v is None or v == "" else Decimal(str(v)).quantize(quantum) for v in values],
-            spec.arrow_type,
-        )
+        # quantized to the type's scale, so the text casts exactly
+        texts = [
+            None if v is None or v == "" else str(Decimal(str(v)).quantize(quantum)) for v in values
+        ]
+        return text_array(texts).cast(spec.arrow_type)
 
 
 def _bool(values: list[Any], spec: FieldSpec) -> pa.Array:
     try:
         return _from_wire(values, spec)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([None if v is None or v == "" else bool(v) for v in values], pa.bool_())
+        return wire_array([None if v is None or v == "" else bool(v) for v in values], pa.bool_())
 
 
 def parse_wire_datetime(value: str) -> dt.datetime:
@@ -92,7 +95,7 @@ def _naive_dt(values: list[Any], spec: FieldSpec) -> pa.Array:
                 continue
             d = parse_wire_datetime(str(v))
             out.append(d.astimezone(UTC).replace(tzinfo=None) if d.tzinfo else d)
-        return pa.array(out, pa.timestamp("us"))
+        return timestamp_array(out, pa.timestamp("us"))
 
 
 def _finish_zoned_dt(wire: ArrowColumn, spec: FieldSpec) -> ArrowColumn:
@@ -115,22 +118,55 @@ def _zoned_dt(values: list[Any], spec: FieldSpec) -> pa.Array:
                 continue
             d = parse_wire_datetime(str(v))
             out.append(d.astimezone(UTC) if d.tzinfo else local_to_utc(d, spec.tz))
-        return pa.array(out, spec.arrow_type)
+        return timestamp_array(out, spec.arrow_type)
 
 
 def _json(values: list[Any], spec: FieldSpec) -> pa.Array:
     return text_array([None if v is None else orjson.dumps(v) for v in values])
 
 
-def text_array(values: list[bytes | str | None]) -> pa.Array:
-    """UTF-8 values (``None`` for null) as a string array, built by Arrow's own builder.
+def text_array(values: Sequence[bytes | str | None]) -> pa.Array:
+    """UTF-8 values (``None`` for null) as a string array, built by Arrow's string builder.
 
-    Why not ``pa.array``: its first call on a Python list imports pandas (0.3-0.6 s and about
-    38 MB) to check whether the list is a pandas object. A sync whose pages all go through the
-    page decoder never needs pandas, and its LIST columns are built here."""
+    Why this module never calls ``pa.array`` on Python values: pyarrow's first such call imports
+    pandas (0.3-0.6 s, about 38 MB), in whatever thread converts a page. dlt's extract loop
+    reads ``sys.modules["pandas"].DataFrame`` for every item meanwhile, and a half-imported
+    pandas has none: syncs of the demo account failed that way. Nothing in a sync needs pandas."""
     builder = pa.lib.StringBuilder()
     builder.append_values(values)
     return builder.finish()
+
+
+def wire_array(values: Sequence[Any], wire_type: pa.DataType) -> pa.Array:
+    """JSON-shaped values (as ``orjson.loads`` gives them) as an array of ``wire_type``, read
+    by Arrow's JSON reader: no ``pa.array`` (see ``text_array``), and the page decoder's own
+    reader, so a value converts here exactly when it converts there (``1.5`` is no int64,
+    ``true`` no number, ``7`` no text). A value that does not convert raises ``ArrowInvalid``."""
+    body = b'{"v":' + orjson.dumps(values) + b"}"
+    table = pa_json.read_json(
+        io.BytesIO(body),
+        read_options=pa_json.ReadOptions(use_threads=False, block_size=len(body) + 64),
+        parse_options=pa_json.ParseOptions(
+            explicit_schema=pa.schema([pa.field("v", pa.list_(wire_type))])
+        ),
+    )
+    listed = table.column("v").chunk(0)
+    if len(listed) != 1 or listed.null_count:  # pragma: no cover - the body is built above
+        raise pa.ArrowInvalid("values did not read back as one list")
+    return listed.values
+
+
+_EPOCH_NAIVE = dt.datetime(1970, 1, 1)
+_EPOCH_UTC = _EPOCH_NAIVE.replace(tzinfo=UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def timestamp_array(values: Sequence[dt.datetime | None], type_: pa.TimestampType) -> pa.Array:
+    """Datetimes (naive, or aware for a zoned ``type_``) as a ``timestamp[us]`` array, without
+    ``pa.array`` (see ``text_array``)."""
+    epoch = _EPOCH_UTC if type_.tz is not None else _EPOCH_NAIVE
+    micros = [None if v is None else (v - epoch) // _MICROSECOND for v in values]
+    return wire_array(micros, pa.int64()).cast(type_)
 
 
 class _JsonTextHintFilter(logging.Filter):
@@ -194,7 +230,7 @@ straight from JSON (page_decoder) and one built from Python values load identica
 def _from_wire(values: list[Any], spec: FieldSpec) -> ArrowColumn:
     """The converters' fast path: the values as their JSON type, then the kind's last step,
     the same two steps page_decoder takes on the columns Arrow's JSON reader builds."""
-    return FINISHERS[spec.kind](pa.array(values, WIRE_TYPES[spec.kind]), spec)
+    return FINISHERS[spec.kind](wire_array(values, WIRE_TYPES[spec.kind]), spec)
 
 
 _EPOCH = dt.datetime(1970, 1, 1)

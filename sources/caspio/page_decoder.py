@@ -125,8 +125,8 @@ class PageDecoder:
     def decode_counted(self, body: bytes) -> CountedTable | None:
         """The first page of a read as a ``CountedTable``, or ``None`` for the dict path.
 
-        Why the first page is decoded too: on the dict path its conversion calls ``pa.array``,
-        which imports pandas, and a one-page table went through Python value by value."""
+        Why the first page is decoded too: on the dict path a one-page table went through
+        Python value by value, and so did the first page of every bigger one."""
         try:
             envelope = _COUNTED_ENVELOPE.decode(body)
             table = self.decode(body)
@@ -152,9 +152,10 @@ class PageDecoder:
             memory_pool=_PARSE_POOL,
         )
         pages = parsed.column("Result")
-        if parsed.num_rows != 1 or pages.null_count:
+        if parsed.num_rows != 1 or pages.num_chunks != 1 or pages.null_count:
             return None  # not one object with a "Result" list
-        rows = pc.list_flatten(pages).combine_chunks()
+        # one chunk, flattened as an array: combine_chunks() of no chunks imports pandas
+        rows = pc.list_flatten(pages.chunk(0))
         if rows.null_count:
             return None  # a null record: the dict path reports it
         columns = {

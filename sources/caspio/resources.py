@@ -261,7 +261,7 @@ class ObjectSync:
         first_load = "fields" not in state
         if not yielded and (plan.write_disposition == "replace" or first_load or fresh):
             # an empty table still replaces (truncates) / creates the destination table
-            empty = pa.Table.from_pylist([], schema=plan.schema.arrow_schema)
+            empty = pa.Table.from_batches([], schema=plan.schema.arrow_schema)
             yield dlt.mark.with_hints(empty, plan.hints())
 
         state["kind"] = kind

@@ -195,3 +195,54 @@ def test_a_sync_with_declined_pages_loads_every_row_once(
     assert query(tmp_path, "SELECT COUNT(*), COUNT(DISTINCT pk_id) FROM caspio.wide") == [
         (3500, 3500)
     ]
+
+
+def test_a_first_page_decodes_with_its_count_and_field_names() -> None:
+    rows = [{"PK_ID": 1, "Name": "a"}, {"PK_ID": 2, "Name": None}]
+    schema = build_schema(
+        "T", "tables", [{"Name": "PK_ID", "Type": "AUTONUMBER"}, {"Name": "Name", "Type": "STRING"}]
+    )
+    body = orjson.dumps({"Result": rows, "Pagination": {"TotalCount": 2500, "PageCount": 3}})
+    counted = PageDecoder(schema).decode_counted(body)
+    assert counted is not None
+    assert counted.total_count == 2500
+    assert counted.first_keys == {"PK_ID", "Name"}
+    assert counted.table.to_pylist() == dict_path(body, schema).to_pylist()
+    assert counted.body == body  # re-read as dicts when the fields changed
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"Pagination": {"TotalCount": 1}}',  # no Result
+        b'{"Result": null}',
+        b'{"Result": [null], "Pagination": {"TotalCount": 1}}',
+        b'{"Result": [{"PK_ID": 1}], "Pagination": {"TotalCount": 1}',  # cut short
+    ],
+)
+def test_odd_first_pages_decline(body: bytes) -> None:
+    assert PageDecoder(SCHEMA).decode_counted(body) is None
+
+
+def test_a_missing_or_odd_total_count_is_unknown_not_wrong() -> None:
+    schema = build_schema("T", "tables", [{"Name": "PK_ID", "Type": "AUTONUMBER"}])
+    for pagination in (None, {}, {"TotalCount": "12"}, {"TotalCount": True}):
+        body = orjson.dumps({"Result": [{"PK_ID": 1}], "Pagination": pagination})
+        counted = PageDecoder(schema).decode_counted(body)
+        assert counted is not None and counted.total_count is None
+
+
+def test_timestamp_scalars_convert_without_pandas_as_pyarrow_would() -> None:
+    import pyarrow.compute as pc
+
+    from sources.caspio.arrow import timestamp_value
+
+    micros = [0, 1, 1_700_000_000_123_456, -86_400_000_001]
+    for unit, scale in (("s", 1_000_000), ("ms", 1_000), ("us", 1), ("ns", 1)):
+        for tz in (None, "UTC"):
+            values = [m // scale for m in micros] if unit != "ns" else [m * 1000 for m in micros]
+            column = pa.array(values, pa.int64()).cast(pa.timestamp(unit, tz=tz))
+            for scalar in column:
+                assert timestamp_value(scalar) == scalar.as_py()
+            assert timestamp_value(pc.max(column)) == max(column.to_pylist())
+    assert timestamp_value(pa.scalar(None, pa.timestamp("us", tz="UTC"))) is None

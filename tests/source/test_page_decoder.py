@@ -246,3 +246,25 @@ def test_timestamp_scalars_convert_without_pandas_as_pyarrow_would() -> None:
                 assert timestamp_value(scalar) == scalar.as_py()
             assert timestamp_value(pc.max(column)) == max(column.to_pylist())
     assert timestamp_value(pa.scalar(None, pa.timestamp("us", tz="UTC"))) is None
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        b'{"1":"Red","3":"Blue"}',  # the compact form: the raw text is kept
+        b'{"1":"caf\\u00e9"}',  # an escape orjson would not write
+        b'{ "1" : "Light Blue" }',  # whitespace between tokens
+        b'{"1":"a","1":"b"}',  # a key given twice
+        b'{"1":1.50,"2":1e2}',  # numbers orjson writes differently
+    ],
+)
+def test_list_text_is_the_dict_paths_text_however_the_wire_writes_it(tags: bytes) -> None:
+    schema = build_schema(
+        "T",
+        "tables",
+        [{"Name": "PK_ID", "Type": "AUTONUMBER"}, {"Name": "Tags", "Type": "LIST-STRING"}],
+    )
+    body = b'{"Result":[{"PK_ID":1,"Tags":' + tags + b'},{"PK_ID":2,"Tags":null},{"PK_ID":3}]}'
+    decoded = assert_same(body, schema)
+    assert decoded is not None
+    assert decoded.column("Tags").to_pylist()[0] == orjson.dumps(orjson.loads(tags)).decode()

@@ -317,9 +317,14 @@ class _ConcurrentRanges:
             return
         with self.lock:
             self.buffered += 1
-            if follow_up is not None and self.buffered >= self.max_buffered:
+            if self.closed:  # the consumer stopped: no call it would not read
+                follow_up = None
+            elif follow_up is not None and self.buffered >= self.max_buffered:
                 self.parked.append(follow_up)
                 follow_up = None
         self.received.put((page, range_done))
         if follow_up is not None:
-            self._send(*follow_up)
+            try:
+                self._send(*follow_up)
+            except BaseException as exc:  # noqa: BLE001 - e.g. the client was closed meanwhile
+                self.received.put(exc)

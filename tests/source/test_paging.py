@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -119,3 +120,42 @@ def test_page_size_is_validated(caspio_emulator: Any, make_client: MakeClient) -
     with pytest.raises(CaspioConfigError, match="between 5 and 1000"):
         KeysetReader(make_client(caspio_emulator), "tables", "Customers", page_size=2000)
     reset_log(caspio_emulator)
+
+
+def test_a_slow_consumer_bounds_the_pages_held_and_still_gets_every_row(
+    caspio_emulator_factory: Callable[..., Any], make_client: MakeClient
+) -> None:
+    """Fetch threads send each range's next call themselves, but never hold more than two
+    received pages per range for a consumer that lags (here: a slow destination)."""
+    emu = caspio_emulator_factory(dataset=None, generate={"L": 12_000})
+    client = make_client(emu, max_workers=3)
+    reader = KeysetReader(client, "tables", "L", page_size=500)
+    got: list[int] = []
+    held: list[int] = []
+    for i, page in enumerate(reader.pages()):
+        got.extend(r["PK_ID"] for r in page.rows or [])
+        if i >= 1:  # the ranged pages: let the fetch threads run ahead, then count
+            time.sleep(0.05)
+            taken = len(got) // 500
+            held.append(len(record_calls(emu, "L")) - taken)
+    assert sorted(got) == [r["PK_ID"] for r in emu.table_rows("L")]
+    assert len(record_calls(emu, "L")) == 24
+    # 3 ranges: at most 6 received and untaken pages, plus one call in flight per range
+    assert max(held) <= 2 * 3 + 3
+    assert max(held) >= 3, "the fetch threads did run ahead of the consumer"
+
+
+def test_a_consumer_that_stops_early_costs_no_further_calls(
+    caspio_emulator_factory: Callable[..., Any], make_client: MakeClient
+) -> None:
+    emu = caspio_emulator_factory(dataset=None, generate={"E": 20_000})
+    client = make_client(emu, max_workers=4)
+    pages = KeysetReader(client, "tables", "E").pages()
+    next(pages)  # the counting first page
+    next(pages)  # one ranged page
+    pages.close()
+    time.sleep(0.5)  # calls in flight when it stopped land in the log
+    stopped_at = len(record_calls(emu, "E"))
+    time.sleep(0.5)
+    assert len(record_calls(emu, "E")) == stopped_at, "no call is sent after the consumer stops"
+    assert stopped_at <= 2 + 2 * 4 + 4, "at most the buffered pages and the calls in flight"

@@ -209,3 +209,18 @@ def test_token_cache_roundtrip(tmp_path: Path) -> None:
     assert loaded is not None and loaded.access_token == "a" * 40
     assert cache.load("h:1", "other") is None
     assert "aaaa" not in repr(loaded)
+
+
+def test_a_netrc_file_never_replaces_the_bearer_token(
+    caspio_emulator: Any, make_client: MakeClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests reads ~/.netrc (or $NETRC) for any call sent without auth, and a ``default``
+    entry there would replace the Bearer header with Basic auth of other credentials, and
+    send those to Caspio. The client's calls carry only their own credentials."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("default login someone-else password their-secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    client = make_client(caspio_emulator, token_cache=False)
+    assert client.list_tables()
+    assert token_calls(caspio_emulator) == 1

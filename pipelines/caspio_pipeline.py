@@ -35,10 +35,10 @@ from sources.caspio import CaspioClient, CaspioConfigError, CaspioCredentials, c
 DEFAULT_PIPELINE_NAME = "caspio"
 DEFAULT_DATASET_NAME = "caspio"
 DEFAULT_DUCKDB_FILE = "caspio_sync.duckdb"
-
-logger = logging.getLogger(__name__)
 """Not `caspio.duckdb`: DuckDB names a file's catalog after its stem, and a catalog named like
 the `caspio` dataset (schema) makes every later query fail as an ambiguous reference."""
+
+logger = logging.getLogger(__name__)
 
 # Source arguments that shape the HTTP client; read from the same config keys the source uses
 # ([sources.caspio] in config.toml, SOURCES__CASPIO__MAX_WORKERS, ...) when run_sync builds it.
@@ -136,7 +136,6 @@ def _ran_out_of_memory(failed: BaseException) -> bool:
     """True if DuckDB's out-of-memory error is anywhere in the failure (dlt wraps a job's error
     in its retry exceptions, keeping the original text)."""
     seen: set[int] = set()
-    exc: BaseException | None = failed
     pending: list[BaseException] = [failed]
     while pending:
         exc = pending.pop()

@@ -4,8 +4,10 @@ Why: decoding pages was most of a bulk sync's CPU, and all of it ran under the G
 threads that fetch pages concurrently took turns on one core. ``pyarrow.json`` parses the body
 straight into typed columns in C++ and releases the GIL while it does, so pages decode in
 parallel with each other and with the HTTP reads. Only LIST fields (any JSON, kept as JSON
-text) still pass through Python: ``msgspec`` cuts their raw values out of the body, and the
-dict path's own converter writes them.
+text) still pass through Python: ``msgspec`` cuts their raw values out of the body, which are
+kept as they are when they already are the dict path's text, and written by the dict path's
+own converter when not. The first page of a read, which also carries the row count, is
+decoded too (``decode_counted``).
 
 The reader is strict: a value that is not of its field's JSON type (a number in a text field,
 a fraction in an integer field, a string in a number field) fails the parse instead of being

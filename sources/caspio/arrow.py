@@ -137,18 +137,32 @@ def text_array(values: Sequence[bytes | str | None]) -> pa.Array:
     return builder.finish()
 
 
+_BLOCK_PADDING = 64
+"""The JSON reader cuts its input into blocks of ``block_size`` bytes; a block larger than the
+body keeps it in one block, parsed as one document (newlines inside it included)."""
+
+
+def read_json_document(
+    body: bytes, parse_options: pa_json.ParseOptions, memory_pool: pa.MemoryPool | None = None
+) -> pa.Table:
+    """One JSON document (a page body, or values wrapped by ``wire_array``) read by Arrow's
+    JSON reader on the calling thread, as a table of one row."""
+    return pa_json.read_json(
+        io.BytesIO(body),
+        read_options=pa_json.ReadOptions(use_threads=False, block_size=len(body) + _BLOCK_PADDING),
+        parse_options=parse_options,
+        memory_pool=memory_pool,
+    )
+
+
 def wire_array(values: Sequence[Any], wire_type: pa.DataType) -> pa.Array:
     """JSON-shaped values (as ``orjson.loads`` gives them) as an array of ``wire_type``, read
     by Arrow's JSON reader: no ``pa.array`` (see ``text_array``), and the page decoder's own
     reader, so a value converts here exactly when it converts there (``1.5`` is no int64,
     ``true`` no number, ``7`` no text). A value that does not convert raises ``ArrowInvalid``."""
-    body = b'{"v":' + orjson.dumps(values) + b"}"
-    table = pa_json.read_json(
-        io.BytesIO(body),
-        read_options=pa_json.ReadOptions(use_threads=False, block_size=len(body) + 64),
-        parse_options=pa_json.ParseOptions(
-            explicit_schema=pa.schema([pa.field("v", pa.list_(wire_type))])
-        ),
+    table = read_json_document(
+        b'{"v":' + orjson.dumps(values) + b"}",
+        pa_json.ParseOptions(explicit_schema=pa.schema([pa.field("v", pa.list_(wire_type))])),
     )
     listed = table.column("v").chunk(0)
     if len(listed) != 1 or listed.null_count:  # pragma: no cover - the body is built above

@@ -18,7 +18,7 @@ the dict path (``arrow.FINISHERS``), so both ways give the same table for the sa
 (tested value for value, and by a property test over arbitrary pages).
 """
 
-import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,19 +28,27 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from .arrow import CONVERTERS, FINISHERS, WIRE_TYPES, ArrowColumn, text_array
+from .arrow import (
+    CONVERTERS,
+    FINISHERS,
+    WIRE_TYPES,
+    ArrowColumn,
+    read_json_document,
+    text_array,
+)
 from .schema import FieldSpec, ObjectSchema
-
-_BLOCK_PADDING = 64
-"""The JSON reader cuts its input into blocks of ``block_size`` bytes; a block larger than the
-body keeps each page in one block, parsed as one document (newlines inside it included)."""
-
 
 _PARSE_POOL = pa.system_memory_pool()
 """The parser's memory comes from malloc, not Arrow's default mimalloc pool. Pages are parsed in
 several fetch threads at once and freed in another, which mimalloc keeps on per-thread lists
 for a while: a 200k-row sync peaked at 350-353 MiB with mimalloc and 320-331 MiB with this
 (peak RSS of the benchmark's connector, 2 and 3 runs), at the same speed."""
+
+
+def total_count(pagination: Any) -> int | None:
+    """``Pagination.TotalCount`` of a first page, ``None`` when absent or not a count."""
+    total = pagination.get("TotalCount") if isinstance(pagination, Mapping) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,20 +156,10 @@ class PageDecoder:
             )
         except (ValueError, TypeError, msgspec.MsgspecError):
             return None
-        pagination = envelope.Pagination or {}
-        total = pagination.get("TotalCount")
-        total_count = total if isinstance(total, int) and not isinstance(total, bool) else None
-        return CountedTable(table, total_count, first_keys, body)
+        return CountedTable(table, total_count(envelope.Pagination), first_keys, body)
 
     def _typed_columns(self, body: bytes) -> tuple[dict[str, ArrowColumn], int] | None:
-        parsed = pa_json.read_json(
-            io.BytesIO(body),
-            read_options=pa_json.ReadOptions(
-                use_threads=False, block_size=len(body) + _BLOCK_PADDING
-            ),
-            parse_options=self._parse_options,
-            memory_pool=_PARSE_POOL,
-        )
+        parsed = read_json_document(body, self._parse_options, _PARSE_POOL)
         pages = parsed.column("Result")
         if parsed.num_rows != 1 or pages.num_chunks != 1 or pages.null_count:
             return None  # not one object with a "Result" list
@@ -186,4 +184,4 @@ class PageDecoder:
         }
 
 
-__all__ = ["CountedTable", "PageDecoder"]
+__all__ = ["CountedTable", "PageDecoder", "total_count"]

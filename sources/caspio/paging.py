@@ -25,7 +25,7 @@ keyset, with the value quoted.
 import math
 import queue
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import Future
 from typing import Any
 
@@ -35,17 +35,11 @@ import pyarrow as pa
 from .client import CaspioClient, CaspioResponse
 from .errors import CaspioConfigError
 from .filters import and_, int_literal, string_literal
-from .page_decoder import CountedTable
+from .page_decoder import CountedTable, PageDecoder, total_count
 from .schema import TABLES
 from .settings import MAX_PAGE_SIZE, MIN_PAGE_SIZE, PK_FIELD
 
 Rows = list[dict[str, Any]]
-
-PageDecode = Callable[[bytes], pa.Table | None]
-"""Turns a records body into a table in the fetching thread, or declines with ``None``."""
-
-CountedDecode = Callable[[bytes], CountedTable | None]
-"""The same for the first page of a read, which also carries the row count."""
 
 
 class RecordPage:
@@ -109,8 +103,7 @@ class KeysetReader:
         select: str | None = None,
         start_after: int | str | None = None,
         max_workers: int | None = None,
-        decode: PageDecode | None = None,
-        decode_counted: CountedDecode | None = None,
+        decoder: PageDecoder | None = None,
     ) -> None:
         if not MIN_PAGE_SIZE <= page_size <= MAX_PAGE_SIZE:
             raise CaspioConfigError(
@@ -124,8 +117,9 @@ class KeysetReader:
         self.select = select
         self.start_after = start_after
         self.max_workers = max_workers or client.max_workers
-        self.decode = decode
-        self.decode_counted = decode_counted
+        self.decoder = decoder
+        """Decodes pages into tables in the fetching thread (declined pages come as dicts);
+        ``None``: every page as dicts."""
         self.first_response: CaspioResponse | None = None
         self.total_count: int | None = None
 
@@ -153,7 +147,9 @@ class KeysetReader:
         return params
 
     def _fetch(self, lo: int | str | None, hi: int | None, count: bool = False) -> CaspioResponse:
-        decode = self.decode_counted if count else self.decode
+        decode = None
+        if self.decoder is not None:
+            decode = self.decoder.decode_counted if count else self.decoder.decode
         return self.client.get_records(self.kind, self.name, self._params(lo, hi, count), decode)
 
     def _page(self, resp: CaspioResponse) -> RecordPage:
@@ -170,9 +166,7 @@ class KeysetReader:
     def _total_count(resp: CaspioResponse) -> int | None:
         if isinstance(resp.data, CountedTable):
             return resp.data.total_count
-        pagination = resp.data.get("Pagination") if isinstance(resp.data, Mapping) else None
-        total = pagination.get("TotalCount") if isinstance(pagination, Mapping) else None
-        return total if isinstance(total, int) else None
+        return total_count(resp.data.get("Pagination") if isinstance(resp.data, Mapping) else None)
 
     # ---- iteration -------------------------------------------------------------------------
 

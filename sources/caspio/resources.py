@@ -228,8 +228,7 @@ class ObjectSync:
                 plan = dataclasses.replace(plan, schema=self._plan(kind, raw_fields, state).schema)
                 # this page was decoded with the old fields; the pages to come use the new ones
                 page = page.as_rows()
-                decoder = PageDecoder(plan.schema)
-                reader.decode, reader.decode_counted = decoder.decode, decoder.decode_counted
+                reader.decoder = PageDecoder(plan.schema)
             if any(spec.kind == "json" for spec in plan.schema.fields):
                 expect_json_text_columns(self.name)
             if page.table is None:
@@ -276,7 +275,6 @@ class ObjectSync:
         logger.debug("%s: %d rows (%s)", self.name, rows_total, plan.write_disposition)
 
     def _reader(self, kind: str, plan: Plan) -> KeysetReader:
-        decoder = PageDecoder(plan.schema)
         return KeysetReader(
             self.client,
             kind,
@@ -285,8 +283,7 @@ class ObjectSync:
             where=plan.where,
             select=plan.select,
             start_after=plan.start_after,
-            decode=decoder.decode,
-            decode_counted=decoder.decode_counted,
+            decoder=PageDecoder(plan.schema),
         )
 
     @staticmethod

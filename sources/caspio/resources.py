@@ -27,6 +27,7 @@ from .catalog import Catalog
 from .client import CaspioClient
 from .errors import (
     CaspioConfigError,
+    CaspioError,
     CaspioObjectNotFoundError,
     CaspioQueryRejectedError,
     unknown_objects_error,
@@ -36,7 +37,8 @@ from .incremental import Cursor, HighWaterMark, cursor_filter, find_cursor
 from .options import TableOptions
 from .page_decoder import PageDecoder
 from .paging import KeysetReader, RecordPage
-from .schema import TABLES, VIEWS, ObjectSchema, build_schema
+from .parquet_import import ParquetImport, parquet_import
+from .schema import TABLES, VIEWS, ObjectSchema, build_schema, changed_column_types
 from .settings import PK_FIELD
 
 logger = logging.getLogger(__name__)
@@ -208,54 +210,83 @@ class ObjectSync:
         hints_sent = False
         rows_total = 0
         batch: list[pa.Table] = []
+        sink: ParquetImport | None = None
 
         def chain() -> Iterator[RecordPage]:
             yield first
             yield from pages
 
-        for page in chain():
-            if not len(page):
-                continue
-            names = page.field_names()
-            if (
-                not hints_sent
-                and not fresh
-                and names is not None
-                and self._fields_changed(names, plan)
-            ):
-                logger.info("%s: fields changed in Caspio, refreshing /fields", self.name)
-                raw_fields, fresh = self._fields(kind), True
-                plan = dataclasses.replace(plan, schema=self._plan(kind, raw_fields, state).schema)
-                # this page was decoded with the old fields; the pages to come use the new ones
-                page = page.as_rows()
-                reader.decoder = PageDecoder(plan.schema)
-            if any(spec.kind == "json" for spec in plan.schema.fields):
-                expect_json_text_columns(self.name)
-            if page.table is None:
-                table = page_to_arrow(page.rows or [], plan.schema)
-            elif page.table.schema.equals(plan.schema.arrow_schema):
-                table = page.table
-            else:  # pragma: no cover - the decoder is swapped before any later page is read
-                raise RuntimeError(f"{self.name}: a page was decoded with outdated fields")
-            rows_total += table.num_rows
-            self.client.stats.count_rows(self.name, table.num_rows)
-            if hwm is not None:
-                hwm.observe(table)
-            if plan.write_disposition == "append":
-                top = pc.max(table.column(PK_FIELD)).as_py()
-                if isinstance(top, int):
-                    max_pk = top if max_pk is None else max(max_pk, top)
-            if not hints_sent:
-                hints_sent = True
-                yield dlt.mark.with_hints(table, plan.hints())
-            else:
+        try:
+            for page in chain():
+                if not len(page):
+                    continue
+                names = page.field_names()
+                if (
+                    not hints_sent
+                    and not fresh
+                    and names is not None
+                    and self._fields_changed(names, plan)
+                ):
+                    logger.info("%s: fields changed in Caspio, refreshing /fields", self.name)
+                    raw_fields, fresh = self._fields(kind), True
+                    plan = dataclasses.replace(
+                        plan, schema=self._plan(kind, raw_fields, state).schema
+                    )
+                    # this page was decoded with the old fields; the pages to come use the new ones
+                    page = page.as_rows()
+                    reader.decoder = PageDecoder(plan.schema)
+                if any(spec.kind == "json" for spec in plan.schema.fields):
+                    expect_json_text_columns(self.name)
+                if page.table is None:
+                    try:
+                        table = page_to_arrow(page.rows or [], plan.schema)
+                    except (ValueError, TypeError, pa.ArrowException) as error:
+                        if fresh or hints_sent:
+                            raise self._unexpected_values(error, fresh) from error
+                        # a field's type changed in Caspio since the fields were cached: the
+                        # first page shows it, so refresh them once and convert it again
+                        logger.info(
+                            "%s: a field's type changed in Caspio, refreshing /fields", self.name
+                        )
+                        raw_fields, fresh = self._fields(kind), True
+                        plan = dataclasses.replace(
+                            plan, schema=self._plan(kind, raw_fields, state).schema
+                        )
+                        reader.decoder = PageDecoder(plan.schema)
+                        table = page_to_arrow(page.rows or [], plan.schema)
+                elif page.table.schema.equals(plan.schema.arrow_schema):
+                    table = page.table
+                else:  # pragma: no cover - the decoder is swapped before any later page is read
+                    raise RuntimeError(f"{self.name}: a page was decoded with outdated fields")
+                rows_total += table.num_rows
+                self.client.stats.count_rows(self.name, table.num_rows)
+                if hwm is not None:
+                    hwm.observe(table)
+                if plan.write_disposition == "append":
+                    top = pc.max(table.column(PK_FIELD)).as_py()
+                    if isinstance(top, int):
+                        max_pk = top if max_pk is None else max(max_pk, top)
+                if not hints_sent:
+                    hints_sent = True
+                    if fresh:
+                        self._refuse_changed_types(plan)
+                    sink = parquet_import(plan.schema.columns, table.schema.names)
+                    if sink is None:
+                        yield dlt.mark.with_hints(table, plan.hints())
+                        yielded = True
+                        continue
                 batch.append(table)
                 if sum(t.num_rows for t in batch) >= YIELD_BATCH_ROWS:
-                    yield pa.concat_tables(batch)
+                    yield from self._hand_over(pa.concat_tables(batch), sink)
                     batch = []
-            yielded = True
-        if batch:
-            yield pa.concat_tables(batch)
+                yielded = True
+            if batch:
+                yield from self._hand_over(pa.concat_tables(batch), sink)
+            if sink is not None:
+                yield sink.item(plan.hints())
+        finally:
+            if sink is not None:
+                sink.close()  # a failed read leaves no open file behind
 
         first_load = "fields" not in state
         if not yielded and (plan.write_disposition == "replace" or first_load or fresh):
@@ -273,6 +304,32 @@ class ObjectSync:
         if plan.write_disposition == "append" and max_pk is not None:
             state["last_pk"] = max_pk
         logger.debug("%s: %d rows (%s)", self.name, rows_total, plan.write_disposition)
+
+    def _refuse_changed_types(self, plan: Plan) -> None:
+        changed = changed_column_types(dlt.current.source_schema(), self.name, plan.schema.columns)
+        if changed:
+            what = ", ".join(f"{name} ({old} -> {new})" for name, old, new in changed)
+            raise CaspioConfigError(
+                f"{self.name}: fields changed type in Caspio since the last load: {what}. "
+                "The loaded columns keep their old types, so nothing was loaded. Reload the "
+                "table with the new types: caspio-sync run --full-refresh, or "
+                "pipeline.run(..., refresh='drop_resources')"
+            )
+
+    def _unexpected_values(self, error: Exception, fresh: bool) -> CaspioError:
+        when = "these fields were read in this run" if fresh else "the first page fitted them"
+        return CaspioError(
+            f"{self.name}: a page holds values that do not fit the types its /fields gave "
+            f"({error}), though {when}. A field's type was probably changed in Caspio during "
+            "this sync: run it again."
+        )
+
+    @staticmethod
+    def _hand_over(table: pa.Table, sink: ParquetImport | None) -> Iterator[pa.Table]:
+        if sink is None:
+            yield table
+        else:
+            sink.write(table)
 
     def _reader(self, kind: str, plan: Plan) -> KeysetReader:
         return KeysetReader(

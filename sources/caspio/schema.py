@@ -31,6 +31,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
+from dlt.common.schema import Schema
 from dlt.common.schema.typing import TColumnSchema, TTableSchemaColumns
 
 from . import settings as s
@@ -187,3 +188,21 @@ def build_schema(
             )
         specs = [sp for sp in specs if sp.name.lower() in wanted]
     return ObjectSchema(name, kind, (pk_spec(kind), *specs), tuple(raw_fields))
+
+
+def changed_column_types(
+    schema: Schema, table_name: str, columns: TTableSchemaColumns
+) -> list[tuple[str, str, str]]:
+    """(column, type loaded so far, type Caspio now gives) for each field whose type changed.
+
+    The destination column keeps its old type, so the rows would fail to load, or, in a
+    merge, be deleted and then fail to be inserted again (dlt's merge is not atomic)."""
+    table = schema.tables.get(schema.naming.normalize_table_identifier(table_name)) or {}
+    existing = table.get("columns", {})
+    changed: list[tuple[str, str, str]] = []
+    for name, column in columns.items():
+        old = existing.get(schema.naming.normalize_identifier(name)) or {}
+        old_type, new_type = old.get("data_type"), column.get("data_type")
+        if old_type and new_type and old_type != new_type:
+            changed.append((name, old_type, new_type))
+    return changed

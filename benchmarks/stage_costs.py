@@ -6,8 +6,9 @@ step over the same pages, one step at a time, single-threaded unless the step sa
 
 1. parse the JSON into Python objects (`orjson.loads`), what any Python client must do at least;
 2. the connector's typed decode straight into Arrow columns (`PageDecoder.decode`);
-3. write the Arrow pages to Parquet with dlt's settings (snappy), as dlt's extract does;
-4. load that Parquet into a DuckDB table (as dlt's DuckDB loader does);
+3. write the Arrow pages to Parquet with dlt's settings (snappy, dictionaries), as dlt's
+   extract does, and with the connector's (no dictionaries, `parquet_import.PARQUET_OPTIONS`);
+4. load each Parquet file into a DuckDB table (as dlt's DuckDB loader does);
 5. for comparison, DuckDB loading the same records from JSON by itself, no Python at all (the
    least any JSON-to-DuckDB path costs here, with its own threads);
 6. step 2 again in 4 threads, as a sync runs it: the decoder parses outside the GIL.
@@ -28,6 +29,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import msgspec
@@ -37,6 +39,7 @@ import pyarrow.parquet as pq
 
 from caspio_emulator import Emulator
 from sources.caspio.page_decoder import PageDecoder
+from sources.caspio.parquet_import import PARQUET_OPTIONS
 from sources.caspio.schema import ObjectSchema, build_schema
 
 from .caspio_api import CaspioApi
@@ -148,21 +151,42 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "pages.parquet"
 
-            def write() -> None:
-                with pq.ParquetWriter(path, schema.arrow_schema, compression="snappy") as w:
-                    for i in range(0, pages, 10):  # the connector yields 10 pages at a time
-                        w.write_table(pa.concat_tables(tables[i : i + 10]))
+            dlt_path = Path(tmp) / "dlt.parquet"
 
-            results.append(_timed("write Parquet (snappy, 10 pages per write)", pages, write))
-            con = duckdb.connect(str(Path(tmp) / "db.duckdb"))
-            con.execute("SET memory_limit = '128MB'")
+            def write(target: Path, **options: Any) -> Callable[[], None]:
+                def run() -> None:
+                    with pq.ParquetWriter(target, schema.arrow_schema, **options) as w:
+                        for i in range(0, pages, 10):  # 10 pages per write, as in a sync
+                            w.write_table(pa.concat_tables(tables[i : i + 10]))
+
+                return run
+
             results.append(
                 _timed(
-                    "load the Parquet into a DuckDB table",
+                    "write Parquet as dlt's writer does (snappy, dictionaries)",
                     pages,
-                    lambda: con.execute(f"CREATE TABLE t AS SELECT * FROM read_parquet('{path}')"),
+                    write(dlt_path, compression="snappy"),
                 )
             )
+            results.append(
+                _timed(
+                    "write Parquet as the connector does into DuckDB (snappy, no dictionaries)",
+                    pages,
+                    write(path, **PARQUET_OPTIONS),
+                )
+            )
+            con = duckdb.connect(str(Path(tmp) / "db.duckdb"))
+            con.execute("SET memory_limit = '128MB'")
+            for label, source in (("dlt's", dlt_path), ("the connector's", path)):
+                results.append(
+                    _timed(
+                        f"load {label} Parquet into a DuckDB table",
+                        pages,
+                        lambda source=source: con.execute(  # type: ignore[misc]
+                            f"CREATE OR REPLACE TABLE t AS SELECT * FROM read_parquet('{source}')"
+                        ),
+                    )
+                )
             ndjson = Path(tmp) / "records.ndjson"
             _write_ndjson(bodies, ndjson)  # untimed: only the load below is
             results.append(

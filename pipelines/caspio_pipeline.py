@@ -104,7 +104,14 @@ changed rows into a 1M-row table, but not 400k, which fails with DuckDB's out-of
 and then loads with 128 MB. The failed job is left pending, so loading again with the next
 limit finishes the same package: nothing lost or loaded twice. A user who sets
 ``[destination.duckdb.credentials.global_config]`` in ``.dlt/config.toml`` (or its env var)
-chooses the settings, and no limit is grown."""
+chooses the settings, and no limit is grown.
+
+``preserve_insertion_order = false`` lets DuckDB insert a Parquet file on all cores: the load of
+1M rows took 1.45 to 1.49 s against 2.96 to 2.99 s, the sync 6.8 to 7.1 s against 8.3 to 8.5 s
+(3 runs each, one session, one emulator). Its peak at 1M was 270 MiB against 263 MiB at 100k
+(medians, 1.03x). Rows then sit in the table in no particular order, as SQL promises anyway.
+Before the connector wrote its own Parquet (``sources/caspio/parquet_import.py``) the same
+setting raised the 1M peak to 1.06x of the 100k one, and it was left off."""
 
 
 def _duckdb_credentials(duckdb_file: str, memory_limit: str | None = None) -> Any:
@@ -113,7 +120,8 @@ def _duckdb_credentials(duckdb_file: str, memory_limit: str | None = None) -> An
     credentials = DuckDbCredentials(duckdb_file)
     configured = _configured_duckdb_settings()
     credentials.global_config = configured or {
-        "memory_limit": memory_limit or DUCKDB_MEMORY_LIMITS[0]
+        "memory_limit": memory_limit or DUCKDB_MEMORY_LIMITS[0],
+        "preserve_insertion_order": False,
     }
     return credentials
 

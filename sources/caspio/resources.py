@@ -4,7 +4,8 @@ Per run and object the resource: takes the object's kind and ``/fields`` from re
 (fetching them only on the first run or when Caspio's answer shows the fields changed), picks
 the write disposition (``merge`` with a cursor, else ``replace``, or ``append`` by PK_ID when
 opted in), reads pages with the cursor/PK filter, converts each page to Arrow and yields it
-with the table hints, then stores the new high-water mark. dlt commits resource state with the
+with the table hints (or, into DuckDB, writes the pages to one Parquet file and yields that:
+``parquet_import.py``), then stores the new high-water mark. dlt commits resource state with the
 load package, so the mark never runs ahead of loaded data.
 
 State per resource (no secrets): ``kind``, ``fields`` (raw /fields answer), ``cursor``
@@ -242,7 +243,7 @@ class ObjectSync:
                         table = page_to_arrow(page.rows or [], plan.schema)
                     except (ValueError, TypeError, pa.ArrowException) as error:
                         if fresh or hints_sent:
-                            raise self._unexpected_values(error, fresh) from error
+                            raise self._unexpected_values(error) from error
                         # a field's type changed in Caspio since the fields were cached: the
                         # first page shows it, so refresh them once and convert it again
                         logger.info(
@@ -316,12 +317,12 @@ class ObjectSync:
                 "pipeline.run(..., refresh='drop_resources')"
             )
 
-    def _unexpected_values(self, error: Exception, fresh: bool) -> CaspioError:
-        when = "these fields were read in this run" if fresh else "the first page fitted them"
+    def _unexpected_values(self, error: Exception) -> CaspioError:
         return CaspioError(
-            f"{self.name}: a page holds values that do not fit the types its /fields gave "
-            f"({error}), though {when}. A field's type was probably changed in Caspio during "
-            "this sync: run it again."
+            f"{self.name}: a page holds values that do not fit the field types ({error}). A "
+            "field's type was probably changed in Caspio during this sync or since the last "
+            "one. Nothing of this table was loaded; run again, and if it recurs, reload the "
+            "table with the new types: caspio-sync run --full-refresh"
         )
 
     @staticmethod

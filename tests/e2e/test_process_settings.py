@@ -55,7 +55,10 @@ def test_duckdb_global_config_from_an_env_var_replaces_the_default(
 ) -> None:
     """dlt's env convention gives a JSON object as text; it must be read as the dict it is."""
     monkeypatch.delenv("DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", raising=False)
-    assert _duckdb_credentials("x.duckdb").global_config == {"memory_limit": "48MB"}
+    assert _duckdb_credentials("x.duckdb").global_config == {
+        "memory_limit": "48MB",
+        "preserve_insertion_order": False,
+    }
     monkeypatch.setenv(
         "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG",
         '{"memory_limit": "64MB", "threads": 1}',

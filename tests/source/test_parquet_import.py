@@ -60,20 +60,29 @@ def test_imported_files_land_exactly_what_dlts_writer_lands(
 ) -> None:
     emu = caspio_emulator
     ours = make_pipeline(tmp_path, "ours")
-    ours.run(caspio(credentials=credentials_for(emu), client=make_client(emu), tables=OBJECTS))
     # "evolve" is dlt's default behaviour, but any contract sends the pages through dlt
     theirs = make_pipeline(tmp_path, "theirs")
-    theirs.run(
-        caspio(
-            credentials=credentials_for(emu),
-            client=make_client(emu),
-            tables=OBJECTS,
-            schema_contract={"columns": "evolve"},
+
+    def sync_both() -> None:
+        ours.run(caspio(credentials=credentials_for(emu), client=make_client(emu), tables=OBJECTS))
+        theirs.run(
+            caspio(
+                credentials=credentials_for(emu),
+                client=make_client(emu),
+                tables=OBJECTS,
+                schema_contract={"columns": "evolve"},
+            )
         )
-    )
+
+    sync_both()  # full: replace
+    assert emu.update("Customers", "PK_ID <= 3", {"City": "Changed City"}) == 3
+    sync_both()  # incremental: a merge of the changed customers and the view rows they touch
+    assert query(
+        tmp_path, "SELECT count(*) FROM caspio.customers WHERE city = 'Changed City'", "ours"
+    ) == [(3,)]
     our_files = loaded_parquet_files(tmp_path, "ours")
     their_files = loaded_parquet_files(tmp_path, "theirs")
-    assert len(our_files) == len(their_files) == len(OBJECTS)
+    assert len(our_files) == len(their_files) > len(OBJECTS)
     assert not any(uses_dictionaries(f) for f in our_files), "our writer made these files"
     assert all(uses_dictionaries(f) for f in their_files), "dlt's writer made these files"
     # the files written inside the extract package went away with it
@@ -180,6 +189,30 @@ def test_a_field_whose_type_changed_stops_the_sync_before_any_load(
         refresh="drop_resources",
     )
     assert query(tmp_path, "SELECT priority FROM caspio.notes") == [("high",)]
+
+
+def test_values_that_stop_fitting_after_the_first_page_fail_clearly_and_lose_nothing(
+    caspio_emulator_factory: Callable[..., Any], make_client: MakeClient, tmp_path: Path
+) -> None:
+    first = [{"Body": str(i), "Priority": i} for i in range(10)]
+    emu = caspio_emulator_factory(dataset=notes_dataset("INTEGER", first))
+    pipeline = make_pipeline(tmp_path)
+    pipeline.run(caspio(credentials=credentials_for(emu), client=make_client(emu)))
+    # now text: the first page's values still read as integers, the second page's do not
+    later = [{"Body": str(i), "Priority": str(i) if i < 5 else "high"} for i in range(10)]
+    emu2 = caspio_emulator_factory(dataset=notes_dataset("STRING", later), port=0)
+    with pytest.raises(PipelineStepFailed) as failed:
+        pipeline.run(
+            caspio(
+                credentials=credentials_for(emu2),
+                client=make_client(emu2),
+                page_size=5,
+                max_workers=1,
+            )
+        )
+    assert "do not fit the field types" in str(failed.value)
+    assert "--full-refresh" in str(failed.value)
+    assert query(tmp_path, "SELECT count(*), sum(priority) FROM caspio.notes") == [(10, 45)]
 
 
 def test_a_failed_read_leaves_no_file_and_the_next_run_loads_every_row_once(

@@ -108,7 +108,7 @@ chooses the settings, and no limit is grown.
 
 ``preserve_insertion_order = false`` lets DuckDB insert a Parquet file on all cores: the load of
 1M rows took 1.45 to 1.49 s against 2.96 to 2.99 s, the sync 6.8 to 7.1 s against 8.3 to 8.5 s
-(3 runs each, one session, one emulator). Its peak at 1M was 270 MiB against 263 MiB at 100k
+(3 runs each, one session, one emulator). Its peak at 1M was 264 MiB against 257 MiB at 100k
 (medians, 1.03x). Rows then sit in the table in no particular order, as SQL promises anyway.
 Before the connector wrote its own Parquet (``sources/caspio/parquet_import.py``) the same
 setting raised the 1M peak to 1.06x of the 100k one, and it was left off."""

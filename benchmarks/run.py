@@ -26,7 +26,7 @@ from .machine import machine_facts
 from .measure import REPO_ROOT
 from .report import render
 from .runner import Runner, RunSettings
-from .scenarios import ALL_SCENARIOS, FULL, QUICK, build_cases, emulator_tables, label
+from .scenarios import ALL_SCENARIOS, FULL, QUICK, Sizes, build_cases, emulator_tables, label
 from .snapshot import freeze
 from .targets import as_dicts, evaluate
 
@@ -92,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         saved = json.loads((docs_dir / "benchmarks" / "results.json").read_text())
         for case_id, when in saved["meta"].get("remeasured", {}).items():
             saved["cases"][case_id]["remeasured"] = when
+        saved["cases"] = in_run_order(saved["cases"], sizes)
         size = saved["meta"]["sizes"]
         saved["targets"] = as_dicts(
             evaluate(saved["cases"], label(size["big"]), label(size["mid"]), label(size["small"]))
@@ -155,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     meta["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results: dict[str, Any] = {"meta": meta, "cases": results_cases}
     if args.merge:
-        results = merge_into(docs_dir / "benchmarks" / "results.json", results)
+        results = merge_into(docs_dir / "benchmarks" / "results.json", results, sizes)
     results["targets"] = as_dicts(
         evaluate(results["cases"], label(sizes.big), label(sizes.mid), label(sizes.small))
     )
@@ -177,7 +178,15 @@ def _only(case: Any, only: tuple[str, ...]) -> Any:
     return replace(case, contenders=tuple(c for c in case.contenders if c in only))
 
 
-def merge_into(path: Path, fresh: dict[str, Any]) -> dict[str, Any]:
+def in_run_order(cases: dict[str, Any], sizes: Sizes) -> dict[str, Any]:
+    """The cases in the order they run, which the doc follows. results.json keeps its keys
+    sorted (``S1@1M`` before ``S1@200k``), so results read back from it need this."""
+    order = [case.id for case in build_cases(sizes, ALL_SCENARIOS, generic_everywhere=True)]
+    rank = {case_id: i for i, case_id in enumerate(order)}
+    return dict(sorted(cases.items(), key=lambda item: rank.get(item[0], len(rank))))
+
+
+def merge_into(path: Path, fresh: dict[str, Any], sizes: Sizes) -> dict[str, Any]:
     """The saved results with the freshly measured cases replacing theirs (same sizes only)."""
     saved: dict[str, Any] = json.loads(path.read_text())
     if saved["meta"]["sizes"] != json.loads(json.dumps(fresh["meta"]["sizes"])):
@@ -188,6 +197,7 @@ def merge_into(path: Path, fresh: dict[str, Any]) -> dict[str, Any]:
         # the invocation's label: the targets tell one invocation's runs from another's by it
         saved["cases"][case_id] = dict(case, remeasured=when)
         remeasured[case_id] = when
+    saved["cases"] = in_run_order(saved["cases"], sizes)
     return saved
 
 

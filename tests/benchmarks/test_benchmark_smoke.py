@@ -66,3 +66,21 @@ def test_quick_benchmark_runs_every_contender(tmp_path: Path) -> None:
             assert run["rows"] >= case["changed_rows"]
     statuses = {t["status"] for t in results["targets"]}
     assert statuses <= {"PASS", "FAIL", "N/A"}
+
+    # results.json keeps its keys sorted ("S4 10 changed" before "S4 setup"); a doc written
+    # again from it must still list the cases in the order they ran
+    headings = _case_headings(docs / "benchmarks.md")
+    assert headings.index(f"S4 setup@{label(QUICK.big)}") < headings.index(
+        f"S4 {label(QUICK.changed)} changed@{label(QUICK.big)}"
+    )
+    rendered_again = main(["--quick", "--render-only", "--docs-dir", str(docs)])
+    assert rendered_again == 0
+    assert _case_headings(docs / "benchmarks.md") == headings
+
+
+def _case_headings(doc: Path) -> list[str]:
+    return [
+        line.removeprefix("### ").split(":")[0]
+        for line in doc.read_text().splitlines()
+        if line.startswith("### ")
+    ]

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,8 @@ import dlt
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+
+from tests.tiny_caspio import serving
 
 from .harness import ITEMS, NOTES, assert_parity, child_env, credential_env, make_client
 
@@ -267,49 +268,13 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
-class _TinyCaspio(BaseHTTPRequestHandler):
-    """Just enough Caspio for a client to list tables: a token and an empty table list."""
-
-    def do_POST(self) -> None:  # noqa: N802
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self._json(
-            {
-                "access_token": "tls-token",
-                "token_type": "bearer",
-                "expires_in": 600,
-                "refresh_token": "ab" * 32,
-            }
-        )
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._json({"Result": ["TlsTable"]})
-
-    def _json(self, obj: Any) -> None:
-        body = json.dumps(obj).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        return
-
-
 @pytest.fixture
 def tls_server(self_signed: tuple[Path, Path]) -> Iterator[str]:
     cert, key = self_signed
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _TinyCaspio)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(str(cert), str(key))
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    yield f"https://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving("TlsTable", tls=ctx) as (url, _):
+        yield url
 
 
 def tls_client(url: str, **kwargs: Any) -> Any:

@@ -9,16 +9,14 @@ environment stays out. The CA bundle half is covered over real TLS by
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 import requests
 
 from sources.caspio import CaspioClient
+from tests.tiny_caspio import serving
 
 MakeClient = Callable[..., CaspioClient]
 
@@ -34,54 +32,15 @@ PROXY_VARIABLES = (
 )
 
 
-class _AnsweringProxy(BaseHTTPRequestHandler):
-    """A forward proxy that answers every request itself, keeping each request line (a client
-    talking to a proxy sends the absolute URL: ``GET http://host:port/path``)."""
-
-    seen: list[str] = []
-
-    def do_POST(self) -> None:  # noqa: N802
-        self.seen.append(self.requestline)
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self._json(
-            {
-                "access_token": "proxy-token",
-                "token_type": "bearer",
-                "expires_in": 600,
-                "refresh_token": "cd" * 32,
-            }
-        )
-
-    def do_GET(self) -> None:  # noqa: N802
-        self.seen.append(self.requestline)
-        self._json({"Result": ["AnsweredByProxy"]})
-
-    def _json(self, obj: Any) -> None:
-        body = json.dumps(obj).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        return
-
-
 @pytest.fixture
 def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[str]]]:
+    """A forward proxy that answers every request itself (a one-table list) and keeps each
+    request line: a client talking to a proxy sends the absolute URL,
+    ``GET http://host:port/path``."""
     for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    seen: list[str] = []
-    handler = type("Proxy", (_AnsweringProxy,), {"seen": seen})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
-    server.server_close()
+    with serving("AnsweredByProxy") as (url, seen):
+        yield url, seen
 
 
 def test_a_proxy_from_the_environment_carries_every_call(
@@ -103,21 +62,9 @@ def test_a_proxy_from_the_environment_carries_every_call(
     assert caspio_emulator.calls == 0
 
 
-def test_no_proxy_bypasses_the_proxy_for_the_host(
-    caspio_emulator: Any,
-    make_client: MakeClient,
-    proxy: tuple[str, list[str]],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    proxy_url, seen = proxy
-    monkeypatch.setenv("HTTP_PROXY", proxy_url)
-    monkeypatch.setenv("NO_PROXY", "example.com,127.0.0.1")
-    tables = make_client(caspio_emulator, token_cache=False).list_tables()
-    assert "AnsweredByProxy" not in tables and tables
-    assert seen == []
-
-
-def test_a_session_that_ignores_the_environment_keeps_ignoring_it(
+@pytest.mark.parametrize("opt_out", ["NO_PROXY names the host", "session.trust_env = False"])
+def test_the_proxy_is_bypassed_where_the_user_said_so(
+    opt_out: str,
     caspio_emulator: Any,
     make_client: MakeClient,
     proxy: tuple[str, list[str]],
@@ -126,7 +73,10 @@ def test_a_session_that_ignores_the_environment_keeps_ignoring_it(
     proxy_url, seen = proxy
     monkeypatch.setenv("HTTP_PROXY", proxy_url)
     session = requests.Session()
-    session.trust_env = False
+    if opt_out.startswith("NO_PROXY"):
+        monkeypatch.setenv("NO_PROXY", "example.com,127.0.0.1")
+    else:
+        session.trust_env = False
     tables = make_client(caspio_emulator, token_cache=False, session=session).list_tables()
     assert "AnsweredByProxy" not in tables and tables
     assert seen == []

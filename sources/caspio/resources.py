@@ -228,14 +228,12 @@ class ObjectSync:
                     and names is not None
                     and self._fields_changed(names, plan)
                 ):
-                    logger.info("%s: fields changed in Caspio, refreshing /fields", self.name)
-                    raw_fields, fresh = self._fields(kind), True
-                    plan = dataclasses.replace(
-                        plan, schema=self._plan(kind, raw_fields, state).schema
+                    raw_fields, plan = self._refresh_fields(
+                        kind, plan, state, reader, "fields changed in Caspio"
                     )
+                    fresh = True
                     # this page was decoded with the old fields; the pages to come use the new ones
                     page = page.as_rows()
-                    reader.decoder = PageDecoder(plan.schema)
                 if any(spec.kind == "json" for spec in plan.schema.fields):
                     expect_json_text_columns(self.name)
                 if page.table is None:
@@ -246,14 +244,10 @@ class ObjectSync:
                             raise self._unexpected_values(error) from error
                         # a field's type changed in Caspio since the fields were cached: the
                         # first page shows it, so refresh them once and convert it again
-                        logger.info(
-                            "%s: a field's type changed in Caspio, refreshing /fields", self.name
+                        raw_fields, plan = self._refresh_fields(
+                            kind, plan, state, reader, "a field's type changed in Caspio"
                         )
-                        raw_fields, fresh = self._fields(kind), True
-                        plan = dataclasses.replace(
-                            plan, schema=self._plan(kind, raw_fields, state).schema
-                        )
-                        reader.decoder = PageDecoder(plan.schema)
+                        fresh = True
                         table = page_to_arrow(page.rows or [], plan.schema)
                 elif page.table.schema.equals(plan.schema.arrow_schema):
                     table = page.table
@@ -305,6 +299,17 @@ class ObjectSync:
         if plan.write_disposition == "append" and max_pk is not None:
             state["last_pk"] = max_pk
         logger.debug("%s: %d rows (%s)", self.name, rows_total, plan.write_disposition)
+
+    def _refresh_fields(
+        self, kind: str, plan: Plan, state: dict[str, Any], reader: KeysetReader, why: str
+    ) -> tuple[list[dict[str, Any]], Plan]:
+        """``/fields`` fetched again in the middle of a read: the plan takes the new schema and
+        keeps its filters and disposition, and the reader decodes the pages to come with it."""
+        logger.info("%s: %s, refreshing /fields", self.name, why)
+        raw_fields = self._fields(kind)
+        plan = dataclasses.replace(plan, schema=self._plan(kind, raw_fields, state).schema)
+        reader.decoder = PageDecoder(plan.schema)
+        return raw_fields, plan
 
     def _refuse_changed_types(self, plan: Plan) -> None:
         changed = changed_column_types(dlt.current.source_schema(), self.name, plan.schema.columns)

@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import orjson
 
+from . import design
 from .faults import Knobs, RequestLogEntry
 from .sql import QueryError, compile_query, star_columns
 from .store import Store, Table
@@ -298,13 +299,7 @@ class App:
             self._get_only(method)
             return json_response(200, {"Result": {"Name": t.name, "Note": t.note}})
         if sub[0] == "fields":
-            self._get_only(method)
-            if len(sub) == 1:
-                return json_response(200, {"Result": [f.to_wire() for f in t.fields]})
-            f = t.field(segs[2])
-            if f is None or len(sub) > 2:
-                raise ApiError(404, "FieldNotFound", f"Field '{segs[2]}' not found")
-            return json_response(200, {"Result": f.to_wire()})
+            return self.fields_route(method, t, segs[2:], body)
         if sub[0] == "records" and len(sub) == 1:
             if method == "GET":
                 return self.records_get(t.scope, params)
@@ -323,6 +318,28 @@ class App:
             self._get_only(method)
             return self.attachment_get(t, segs[2], segs[3], params)
         raise not_found()
+
+    def fields_route(self, method: str, t: Table, segs: list[str], body: bytes) -> Response:
+        """List/get a table's fields; add (POST), change (PUT), delete them (design.py)."""
+        if not segs:
+            if method == "POST":
+                design.add_field(self.store, t.name, self._json_body(body))
+                return Response(201, b"", None)
+            self._get_only(method)
+            return json_response(200, {"Result": [f.to_wire() for f in t.fields]})
+        if len(segs) > 1:
+            raise ApiError(404, "FieldNotFound", f"Field '{segs[0]}' not found")
+        if method == "PUT":
+            design.update_field(self.store, t.name, segs[0], self._json_body(body))
+            return Response(204, b"", None)
+        if method == "DELETE":
+            design.delete_field(self.store, t.name, segs[0])
+            return Response(204, b"", None)
+        self._get_only(method)
+        f = t.field(segs[0])
+        if f is None or f.Name.upper() == "PK_ID":  # PK_ID is not a listed field
+            raise ApiError(404, "FieldNotFound", f"Field '{segs[0]}' not found")
+        return json_response(200, {"Result": f.to_wire()})
 
     def views_route(
         self, method: str, segs: list[str], params: dict[str, str], body: bytes

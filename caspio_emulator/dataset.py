@@ -509,7 +509,11 @@ def generate(store: Store, table: str, n: int, seed: int = 0, batch: int = 50_00
         (max_pk,) = store.conn.execute(
             f'SELECT COALESCE(MAX("PK_ID"), 0) FROM {t.relation}'
         ).fetchone()
-    fields = [f for f in t.fields if not (f.Unique and f.Type in ("STRING", "TEXT"))]
+    fields = [
+        f
+        for f in t.fields
+        if not (f.Unique and f.Type in ("STRING", "TEXT")) and f.formula is None  # computed
+    ]
     columns = ["PK_ID", *(f.column for f in fields)]
     done = 0
     while done < n:

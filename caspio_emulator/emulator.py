@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import design
 from .app import App, Server
 from .dataset import Dataset, build_store, generate, load_dataset
 from .faults import Knobs, RequestLogEntry, Settings, parse_rate_limit
@@ -225,6 +226,20 @@ class Emulator:
     def delete(self, table: str, where: str) -> int:
         """Delete rows matching a T-SQL where; not counted."""
         return self.store.delete(table, where)
+
+    def add_field(self, table: str, field: dict[str, Any]) -> dict[str, Any]:
+        """Add a field as ``POST /tables/{t}/fields`` would (same rules); returns its /fields
+        object. Not counted; a refused definition raises QueryError (status, code, message)."""
+        return design.add_field(self.store, table, field).to_wire()
+
+    def update_field(self, table: str, name: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change a field as ``PUT /tables/{t}/fields/{f}`` would; returns its new /fields
+        object. Not counted; raises QueryError when refused (nothing changed then)."""
+        return design.update_field(self.store, table, name, changes).to_wire()
+
+    def delete_field(self, table: str, name: str) -> None:
+        """Delete a field and its data as ``DELETE /tables/{t}/fields/{f}`` would; not counted."""
+        design.delete_field(self.store, table, name)
 
     def generate(self, table: str, n: int, seed: int = 0) -> None:
         """Append n synthetic rows to a table (created wide if absent)."""

@@ -16,6 +16,7 @@ T-SQL-style, case-insensitive implementation (see store.py).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -344,6 +345,11 @@ class _Emitter:
         if isinstance(node, exp.Add):
             k1, k2 = self.kind(node.this), self.kind(node.expression)
             return "text" if "text" in (k1, k2) else k1 or k2
+        if isinstance(node, (exp.Case, exp.If)):
+            branches = [b.args.get("true") for b in node.args.get("ifs") or []]
+            branches += [node.args.get(k) for k in ("true", "false", "default")]
+            kinds = [self.kind(b) for b in branches if b is not None]
+            return next((k for k in kinds if k), None)
         return None
 
     def resolve(self, col: exp.Column) -> Field:
@@ -440,9 +446,10 @@ class _Emitter:
             return f"({e(node.this)} IS {e(node.expression)})"
         if isinstance(node, exp.Between):
             k = self.kind(node.this)
+            left = e(node.this)  # first: parameters are bound in the order they appear
             low = self.literal_as(node.args["low"], k)
             high = self.literal_as(node.args["high"], k)
-            return f"({e(node.this)} BETWEEN {low} AND {high})"
+            return f"({left} BETWEEN {low} AND {high})"
         if isinstance(node, exp.In):
             k = self.kind(node.this)
             left = e(node.this)
@@ -463,6 +470,22 @@ class _Emitter:
             return f"({e(node.this)} LIKE {e(node.expression)})"
         if isinstance(node, exp.Neg):
             return f"(-{e(node.this)})"
+        if isinstance(node, exp.Case):
+            operand = node.args.get("this")
+            k = self.kind(operand) if operand is not None else None
+            parts = ["CASE"] + ([e(operand)] if operand is not None else [])
+            for branch in node.args.get("ifs") or []:
+                cond = self.literal_as(branch.this, k) if operand is not None else e(branch.this)
+                parts += ["WHEN", cond, "THEN", e(branch.args["true"])]
+            if node.args.get("default") is not None:
+                parts += ["ELSE", e(node.args["default"])]
+            return "(" + " ".join(parts) + " END)"
+        if isinstance(node, exp.If):  # IIF(condition, then, else)
+            other = node.args.get("false")
+            return (
+                f"(CASE WHEN {e(node.this)} THEN {e(node.args['true'])} "
+                f"ELSE {e(other) if other is not None else 'NULL'} END)"
+            )
         if isinstance(node, exp.Add):
             op = "||" if self.kind(node) == "text" else "+"
             return f"({e(node.this)} {op} {e(node.expression)})"
@@ -749,3 +772,33 @@ def compile_where(
     )
     em = _Emitter(scope, resolver, now, "where")
     return em.emit(tree.args["where"].this), em.params
+
+
+def compile_expression(scope: Scope, text: str) -> tuple[str, str | None, tuple[str, ...]]:
+    """One T-SQL scalar expression over `scope`'s own fields (a formula field) as SQLite, with
+    every literal inlined (a generated column can bind no parameter). Returns the SQL, the
+    expression's kind ("text", "number", "date", "bool" or None) and the lower-cased names of
+    the fields it reads. Subqueries, aggregates and GETDATE() are refused: a generated column
+    must be a deterministic function of its own row."""
+    tree = _parse(text, "SELECT {} FROM " + PLACEHOLDER, {"expressions", "from_", "from"})
+    if len(tree.expressions) != 1 or isinstance(tree.expressions[0], exp.Alias):
+        raise sql_error("A formula is exactly one expression, without an alias")
+    node = tree.expressions[0]
+    for sub in node.walk():
+        if isinstance(sub, (exp.Select, exp.Subquery, exp.Exists)):
+            raise sql_error("A formula reads its own row only: subqueries are not allowed")
+        if isinstance(sub, exp.CurrentTimestamp):
+            raise sql_error("GETDATE() is not supported in formulas by the emulator")
+    em = _Emitter(scope, lambda _name: None, lambda: "", "formula")
+    pieces = em.emit(node).split("?")  # field names cannot hold a "?": only placeholders do
+    out = [pieces[0]]
+    for value, rest in zip(em.params, pieces[1:], strict=True):
+        if isinstance(value, str):
+            out.append(sql_text(value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise sql_error(f"Arithmetic overflow in formula literal {value!r}")
+        else:
+            out.append(repr(value))
+        out.append(rest)
+    refs = tuple(dict.fromkeys(em.resolve(c).Name.lower() for c in node.find_all(exp.Column)))
+    return "".join(out), em.kind(node), refs

@@ -148,9 +148,27 @@ def column_decl(f: Field) -> str:
         decl = "TEXT"
     else:
         decl = "TEXT COLLATE CASPIO_CI"
+    if f.formula is not None:  # computed by SQLite from the row, never written
+        return f"{qi(f.column)} {decl} GENERATED ALWAYS AS ({f.formula.sql}) VIRTUAL"
     if f.Unique and t not in ("AUTONUMBER",):
         decl += " UNIQUE"
     return f"{qi(f.column)} {decl}"
+
+
+def table_ddl(relation: str, fields: list[Field], scope: Scope) -> str:
+    """``CREATE TABLE`` for a Caspio table (also used to rebuild one on a design change);
+    sets ``scope.wire_column`` when the row's star-select JSON is kept in a generated column."""
+    cols = [column_decl(f) for f in fields]
+    if GENERATED_COLUMNS and all(f.column.lower() != WIRE_COLUMN.lower() for f in fields):
+        # each row's star-select JSON, kept by SQLite itself on every INSERT and
+        # UPDATE (whatever path writes), so it can never go stale
+        scope.wire_column = WIRE_COLUMN
+        cols.append(f"{qi(WIRE_COLUMN)} TEXT GENERATED ALWAYS AS ({star_json_sql(scope)}) STORED")
+    return (
+        f'CREATE TABLE {relation} ("PK_ID" INTEGER PRIMARY KEY AUTOINCREMENT'
+        + "".join(", " + c for c in cols)
+        + ")"
+    )
 
 
 # ---------------------------------------------------------------- objects
@@ -177,6 +195,8 @@ class View:
     relation: str
     scope: Scope
     tables: list[str]
+    # (table, field), lower-cased, of every table field the view reads (fields and join)
+    uses: set[tuple[str, str]] = field(default_factory=set)
 
 
 @dataclass
@@ -227,19 +247,7 @@ class Store:
             scope_fields = {"pk_id": pk}
             scope_fields.update({f.Name.lower(): f for f in fields})
             scope = Scope(name, relation, scope_fields, ['"PK_ID"'], hide_pk=kind == "directory")
-            cols = [column_decl(f) for f in fields]
-            if GENERATED_COLUMNS and all(f.column.lower() != WIRE_COLUMN.lower() for f in fields):
-                # each row's star-select JSON, kept by SQLite itself on every INSERT and
-                # UPDATE (whatever path writes), so it can never go stale
-                scope.wire_column = WIRE_COLUMN
-                cols.append(
-                    f"{qi(WIRE_COLUMN)} TEXT GENERATED ALWAYS AS ({star_json_sql(scope)}) STORED"
-                )
-            self.conn.execute(
-                f'CREATE TABLE {relation} ("PK_ID" INTEGER PRIMARY KEY AUTOINCREMENT'
-                + "".join(", " + c for c in cols)
-                + ")"
-            )
+            self.conn.execute(table_ddl(relation, fields, scope))
             table = Table(name, note, fields, relation, scope)
             registry[key] = table
             return table
@@ -288,7 +296,8 @@ class Store:
                 vf.extra = dict(f.extra)
                 vfields.append(vf)
                 selects.append(f"{alias[tab.name.lower()]}.{qi(f.column)} AS {qi(vname)}")
-            cond = self._join_sql(name, join, alias, by_alias)
+            uses = {(tab.name.lower(), f.Name.lower()) for tab, f in picked}
+            cond = self._join_sql(name, join, alias, by_alias, uses)
             relation = qi("vw_" + name)
             froms = ", ".join(f"{t.relation} AS {a}" for a, t in by_alias.items())
             self.conn.execute(
@@ -299,12 +308,17 @@ class Store:
             scope_fields.update({f.Name.lower(): f for f in vfields})
             order = [f'"__k{i}"' for i in range(len(tables))]
             scope = Scope(name, relation, scope_fields, order, is_view=True)
-            view = View(name, note, vfields, relation, scope, [t.name for t in tables])
+            view = View(name, note, vfields, relation, scope, [t.name for t in tables], uses)
             self.views[name.lower()] = view
             return view
 
     def _join_sql(
-        self, view: str, join: str, alias: dict[str, str], by_alias: dict[str, Table]
+        self,
+        view: str,
+        join: str,
+        alias: dict[str, str],
+        by_alias: dict[str, Table],
+        uses: set[tuple[str, str]],
     ) -> str:
         try:
             tree = sqlglot.parse_one(f"SELECT 1 FROM x WHERE {join}", read="tsql")
@@ -325,6 +339,7 @@ class Store:
                 f = by_alias[a].field(node.name)
                 if f is None:
                     raise ValueError(f"view {view!r}: join field {node.sql()!r} not found")
+                uses.add((by_alias[a].name.lower(), f.Name.lower()))
                 return f"{a}.{qi(f.column)}"
             if isinstance(node, exp.Literal):
                 if node.is_string:
@@ -355,14 +370,18 @@ class Store:
         with self.lock:
             for t in list(self.tables.values()) + list(self.directories.values()):
                 self._init_seq(t)
-                for f in t.fields:
-                    if f.Type in ("DATE/TIME", "TIMESTAMP"):
-                        idx = qi(f"ix_{t.relation.strip(chr(34))}_{f.column}")
-                        self.conn.execute(
-                            f"CREATE INDEX IF NOT EXISTS {idx} ON {t.relation} ({qi(f.column)})"
-                        )
+                self.date_indexes(t.relation, t.fields)
             self.conn.execute("PRAGMA analysis_limit=1000")
             self.conn.execute("ANALYZE")
+
+    def date_indexes(self, relation: str, fields: list[Field]) -> None:
+        """Indexes on date fields: incremental cursors filter and sort on them."""
+        for f in fields:
+            if f.Type in ("DATE/TIME", "TIMESTAMP"):
+                idx = qi(f"ix_{relation.strip(chr(34))}_{f.column}")
+                self.conn.execute(
+                    f"CREATE INDEX IF NOT EXISTS {idx} ON {relation} ({qi(f.column)})"
+                )
 
     def _init_seq(self, t: Table) -> None:
         for f in t.fields:

@@ -45,10 +45,22 @@ ALL_TYPES = {
     "LIST-DATE/TIME",
 }
 MAX_LEN = {"STRING": 255, "TEXT": 64000, "FILE": 255, "PASSWORD": 255}
+# INTEGER is SQL Server's int: two's complement, so one more value below zero than above
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 
 class WireError(ValueError):
     """A value that does not fit its field (Caspio answers 400 InvalidInputValue)."""
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A formula field's expression: the T-SQL the client wrote, its SQLite form over the
+    table's columns (literals inlined, cast to the field's type) and the fields it reads."""
+
+    text: str
+    sql: str
+    refs: tuple[str, ...]  # lower-cased names of the fields the expression reads
 
 
 @dataclass
@@ -79,6 +91,8 @@ class Field:
     # not on the wire: the SQLite column (views: the view's column) this field reads
     column: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # not on the wire: set for a formula field added through the API (a generated column)
+    formula: Formula | None = None
 
     @property
     def read_only(self) -> bool:
@@ -122,7 +136,7 @@ def make_field(spec: dict[str, Any], order: int) -> Field:
 
     Raises ValueError with a short reason; the dataset loader adds table/field context.
     """
-    known = set(Field.__dataclass_fields__) - {"column", "extra", "TableFieldName"}
+    known = set(Field.__dataclass_fields__) - {"column", "extra", "TableFieldName", "formula"}
     attachment_keys = {k for k in spec if k.startswith("Attachment")}
     unknown = set(spec) - known - attachment_keys
     if unknown:
@@ -242,7 +256,8 @@ def to_date(value: Any) -> str:
 # ---------------------------------------------------------------- client value -> stored
 
 
-def _number(value: Any) -> float:
+def to_number(value: Any) -> float:
+    """A client number (JSON number or numeric text) as a finite float; WireError otherwise."""
     if isinstance(value, bool):
         raise WireError(f"{value!r} is not a number")
     if isinstance(value, (int, float)):
@@ -322,13 +337,15 @@ def to_stored(f: Field, value: Any) -> Any:
             return None  # guess: Caspio stores an empty text as null
         return value
     if t in ("NUMBER",):
-        return _number(value)
+        return to_number(value)
     if t == "CURRENCY":
-        return round(_number(value), 4)
+        return round(to_number(value), 4)
     if t in ("INTEGER", "AUTONUMBER"):
-        n = _number(value)
-        if n != int(n) or abs(n) > 2**31 - 1:
+        n = to_number(value)
+        if n != int(n):
             raise WireError(f"{value!r} is not an integer")
+        if not INT_MIN <= n <= INT_MAX:
+            raise WireError(f"{value!r} is outside the INTEGER range {INT_MIN}..{INT_MAX}")
         return int(n)
     if t in ("DATE/TIME", "TIMESTAMP"):
         if value == "":

@@ -179,6 +179,31 @@ def test_in_between_null_not(api: Api) -> None:
     assert nulls and all(r["Notes"] is None for r in nulls)
 
 
+def test_between_binds_a_left_operand_literal_first(api: Api) -> None:
+    # the left operand is emitted (and its literals bound) before low and high: this once
+    # bound 101, 103, 100 to "PK_ID + ? BETWEEN ? AND ?" and matched nothing
+    rows = recs(api, **{"q.where": "PK_ID + 100 BETWEEN 101 AND 103"})
+    assert [r["PK_ID"] for r in rows] == [1, 2, 3]
+
+
+def test_case_and_iif(api: Api) -> None:
+    rows = recs(
+        api,
+        **{
+            "q.select": "PK_ID, CASE WHEN PK_ID < 3 THEN 'low' WHEN PK_ID = 3 THEN 'three' "
+            "ELSE 'high' END AS band, CASE PK_ID WHEN 1 THEN 10 END AS one, "
+            "IIF(PK_ID > 1, 'yes', 'no') AS more",
+            "q.where": "CASE WHEN PK_ID % 2 = 0 THEN 1 ELSE 0 END = 1 OR PK_ID = 1",
+            "q.limit": 3,
+        },
+    )
+    assert rows == [
+        {"PK_ID": 1, "band": "low", "one": 10, "more": "no"},
+        {"PK_ID": 2, "band": "low", "one": None, "more": "yes"},
+        {"PK_ID": 4, "band": "high", "one": None, "more": "yes"},
+    ]
+
+
 def test_list_fields_cannot_be_filtered(api: Api) -> None:
     r = api.get("/tables/Customers/records", **{"q.where": "Tags = 1"})
     assert r.status_code == 400 and r.json()["Code"] == "SqlServerError"
@@ -212,6 +237,7 @@ def test_pk_id_is_absent_from_fields_but_in_records(api: Api) -> None:
     names = [f["Name"] for f in api.get("/tables/Customers/fields").json()["Result"]]
     assert "PK_ID" not in names
     assert recs(api, "/tables/Customers/records", **{"q.limit": 1})[0]["PK_ID"] == 1
+    assert api.get("/tables/Customers/fields/PK_ID").json()["Code"] == "FieldNotFound"
 
 
 def test_views_pk_id_string_and_table_field_names(api: Api) -> None:

@@ -28,8 +28,12 @@ from .caspio_pipeline import (
     DEFAULT_PIPELINE_NAME,
     SyncReport,
     build_pipeline,
+    destination_location,
     make_client,
+    notes_since,
     rows_loaded,
+    source_arguments,
+    source_settings,
 )
 from .errors import exception_chain
 
@@ -46,8 +50,9 @@ class BudgetedSyncReport(SyncReport):
     def summary(self) -> str:
         text = super().summary() + f" of --max-calls {self.max_calls:,}"
         if self.stopped is not None:
+            before = ", ".join(self.not_synced) or "the tables were listed"
             text += (
-                f"\nstopped by the call budget before {', '.join(self.not_synced)}: "
+                f"\nstopped by the call budget before {before}: "
                 f"{len(self.completed)} table(s) loaded; the next run resumes with the rest"
             )
         return text
@@ -77,9 +82,11 @@ def run_with_budget(
     kind propagates as from ``run_sync``.
     """
     started = time.perf_counter()
-    options = dict(source_options or {})
+    settings = source_settings(
+        pipeline_name, tables, client.credentials if client else credentials, source_options
+    )
     if client is None:
-        client = make_client(credentials, options)
+        client = make_client(settings)
     client.budget = CallBudget(max_calls)
     before = client.stats.snapshot()
     pipeline = build_pipeline(
@@ -90,12 +97,7 @@ def run_with_budget(
     names: list[str] = []
     stopped: CallBudgetExceeded | None = None
     try:
-        source = caspio(
-            credentials=client.credentials,
-            tables=list(tables) if tables else None,
-            client=client,
-            **options,
-        )
+        source = caspio(credentials=client.credentials, client=client, **source_arguments(settings))
         names = list(source.resources.keys())
         for name in names:
             try:
@@ -115,8 +117,10 @@ def run_with_budget(
     return BudgetedSyncReport(
         pipeline_name=pipeline.pipeline_name,
         destination=pipeline.destination.destination_name,
+        location=destination_location(pipeline),
         dataset_name=pipeline.dataset_name,
         rows_by_table=rows,
+        notes=notes_since(before, after),
         api_calls=after["calls"] - before["calls"],
         token_calls=after["token_calls"] - before["token_calls"],
         retries=after["retries"] - before["retries"],

@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import gc
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -30,7 +31,15 @@ from dlt.common.pipeline import LoadInfo
 from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.pipeline import Pipeline
 
-from sources.caspio import CaspioClient, CaspioConfigError, CaspioCredentials, caspio
+from sources.caspio import (
+    CLIENT_SETTINGS,
+    CaspioClient,
+    CaspioConfigError,
+    CaspioCredentials,
+    CaspioSourceConfiguration,
+    caspio,
+    resolve_source_configuration,
+)
 
 DEFAULT_PIPELINE_NAME = "caspio"
 DEFAULT_DATASET_NAME = "caspio"
@@ -40,16 +49,6 @@ the `caspio` dataset (schema) makes every later query fail as an ambiguous refer
 
 logger = logging.getLogger(__name__)
 
-# Source arguments that shape the HTTP client; read from the same config keys the source uses
-# ([sources.caspio] in config.toml, SOURCES__CASPIO__MAX_WORKERS, ...) when run_sync builds it.
-CLIENT_OPTIONS: dict[str, type] = {
-    "max_workers": int,
-    "token_cache": bool,
-    "token_cache_dir": str,
-    "max_retry_seconds": float,
-    "requests_per_second": float,
-}
-
 
 @dataclasses.dataclass
 class SyncReport:
@@ -57,6 +56,8 @@ class SyncReport:
 
     pipeline_name: str
     destination: str
+    location: str
+    """The DuckDB file's absolute path, or the warehouse's ``host:port/database``."""
     dataset_name: str
     rows_by_table: dict[str, int]
     api_calls: int
@@ -64,6 +65,8 @@ class SyncReport:
     retries: int
     seconds: float
     load_info: LoadInfo | None = None
+    notes: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    """Per table: design changes seen and why it was read in full."""
 
     @property
     def total_rows(self) -> int:
@@ -74,12 +77,48 @@ class SyncReport:
         lines = [f"{'table'.ljust(width)}  rows"]
         for table, rows in sorted(self.rows_by_table.items()):
             lines.append(f"{table.ljust(width)}  {rows:,}")
+        for table, texts in sorted(self.notes.items()):
+            lines.extend(f"{table}: {text}" for text in texts)
         lines.append(
             f"{self.total_rows:,} rows into {self.destination} dataset '{self.dataset_name}' "
-            f"in {self.seconds:.1f}s; Caspio API calls: {self.api_calls:,} "
+            f"at {self.location} in {self.seconds:.1f}s; Caspio API calls: {self.api_calls:,} "
             f"(token: {self.token_calls}, retries: {self.retries})"
         )
         return "\n".join(lines)
+
+
+def source_settings(
+    pipeline_name: str = DEFAULT_PIPELINE_NAME,
+    tables: Sequence[str] | None = None,
+    credentials: CaspioCredentials | None = None,
+    source_options: dict[str, Any] | None = None,
+) -> CaspioSourceConfiguration:
+    """The source's settings exactly as ``caspio()`` resolves them (``[sources.caspio]``,
+    ``SOURCES__CASPIO__*``), with ``tables``, ``credentials`` and ``source_options`` (the
+    command line's values) winning. Every command calls this: one setting, one meaning."""
+    explicit = dict(source_options or {})
+    explicit["tables"] = list(tables) if tables else None
+    # resolved on their own first, so a missing key is named (client_secret, not credentials)
+    explicit["credentials"] = resolve_credentials(credentials)
+    return resolve_source_configuration(pipeline_name, **explicit)
+
+
+def source_arguments(settings: CaspioSourceConfiguration) -> dict[str, Any]:
+    """``caspio()``'s arguments from resolved settings (the client's own are in the client)."""
+    return {
+        key: getattr(settings, key)
+        for key in (
+            "tables",
+            "include_views",
+            "table_options",
+            "page_size",
+            "schema_contract",
+            "metadata",
+            "files",
+            "attachments",
+            "download_to",
+        )
+    }
 
 
 def resolve_credentials(credentials: CaspioCredentials | None = None) -> CaspioCredentials:
@@ -132,12 +171,37 @@ def _configured_duckdb_settings() -> dict[str, Any]:
     return dict(configured) if configured else {}
 
 
-def _duckdb_file(duckdb_file: str | None, pipeline_name: str) -> str:
-    if duckdb_file is not None:
-        return duckdb_file
-    return (
-        DEFAULT_DUCKDB_FILE if pipeline_name == DEFAULT_PIPELINE_NAME else f"{pipeline_name}.duckdb"
-    )
+def duckdb_path(duckdb_file: str | None, pipeline_name: str) -> str:
+    """The DuckDB file as an absolute path: a relative one means this run's current directory
+    (dlt would otherwise resolve it against the directory of the pipeline's first run)."""
+    if duckdb_file is None:
+        duckdb_file = (
+            DEFAULT_DUCKDB_FILE
+            if pipeline_name == DEFAULT_PIPELINE_NAME
+            else f"{pipeline_name}.duckdb"
+        )
+    return os.path.abspath(os.path.expanduser(duckdb_file))
+
+
+def destination_location(pipeline: Pipeline) -> str:
+    """Where a pipeline loads, for reports: the DuckDB file's path, or the destination's
+    ``host:port/database`` (never a credential)."""
+    config = pipeline.destination_client().config
+    try:
+        location = config.data_location()
+    except Exception:  # destinations that cannot name a location
+        location = None
+    return str(location or pipeline.destination.destination_name)
+
+
+def notes_since(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[str]]:
+    """The per-table notes (design changes, full reads) a run added to the client's stats."""
+    old = before.get("notes", {})
+    return {
+        table: texts[len(old.get(table, [])) :]
+        for table, texts in after.get("notes", {}).items()
+        if len(texts) > len(old.get(table, []))
+    }
 
 
 def _ran_out_of_memory(failed: BaseException) -> bool:
@@ -199,7 +263,7 @@ def build_pipeline(
 ) -> Pipeline:
     """A dlt pipeline; a DuckDB destination defaults to a file named after the pipeline."""
     if destination == "duckdb":
-        duckdb_file = _duckdb_file(duckdb_file, pipeline_name)
+        duckdb_file = duckdb_path(duckdb_file, pipeline_name)
         if Path(duckdb_file).stem.lower() == dataset_name.lower():
             raise CaspioConfigError(
                 f"DuckDB file {duckdb_file!r} is named like the dataset {dataset_name!r}: DuckDB "
@@ -230,40 +294,46 @@ def run_sync(
     source_options: dict[str, Any] | None = None,
     client: CaspioClient | None = None,
 ) -> SyncReport:
-    """Sync Caspio tables and views into a destination and report rows and API calls spent."""
+    """Sync Caspio tables and views into a destination and report rows and API calls spent.
+
+    Settings come from ``[sources.caspio]`` / ``SOURCES__CASPIO__*`` as in ``caspio()``;
+    ``tables`` and ``source_options`` override them. ``full_refresh`` drops and reloads the
+    selected tables (all of the source's when ``tables`` is not given)."""
     started = time.perf_counter()
-    options = dict(source_options or {})
+    settings = source_settings(
+        pipeline_name, tables, client.credentials if client else credentials, source_options
+    )
     if client is None:
-        client = make_client(credentials, options)
+        client = make_client(settings)
     # before the source is built: building it lists the account's tables and views
     before = client.stats.snapshot()
-    source = caspio(
-        credentials=client.credentials,
-        tables=list(tables) if tables else None,
-        client=client,
-        **options,
-    )
+    source = caspio(credentials=client.credentials, client=client, **source_arguments(settings))
     pipeline = build_pipeline(
         destination, dataset_name, pipeline_name, duckdb_file, pipelines_dir, progress
     )
-    managed_file = _duckdb_file(duckdb_file, pipeline_name) if destination == "duckdb" else None
+    managed_file = duckdb_path(duckdb_file, pipeline_name) if destination == "duckdb" else None
     if pipeline.has_pending_data:
         # A killed run left a normalized or extracted package behind; dlt would load only that
         # and skip extracting, silently missing what changed in Caspio since. Finish it first.
         _run_growing_duckdb_pool(pipeline, pipeline.run, managed_file)
-    run: Callable[[], LoadInfo] = (
-        functools.partial(pipeline.run, source, refresh="drop_sources")
-        if full_refresh
-        else functools.partial(pipeline.run, source)
-    )
+    run: Callable[[], LoadInfo] = functools.partial(pipeline.run, source)
+    if full_refresh:
+        # only the selected tables: dropping the whole source would empty the others too
+        run = functools.partial(
+            pipeline.run,
+            source,
+            refresh="drop_resources" if settings.tables else "drop_sources",
+        )
     with _fewer_gc_passes(), _malloc_for_arrow():
         load_info = _run_growing_duckdb_pool(pipeline, run, managed_file)
     after = client.stats.snapshot()
     return SyncReport(
         pipeline_name=pipeline.pipeline_name,
         destination=pipeline.destination.destination_name,
+        location=destination_location(pipeline),
         dataset_name=pipeline.dataset_name,
         rows_by_table=rows_loaded(pipeline),
+        notes=notes_since(before, after),
         api_calls=after["calls"] - before["calls"],
         token_calls=after["token_calls"] - before["token_calls"],
         retries=after["retries"] - before["retries"],
@@ -302,19 +372,11 @@ def _malloc_for_arrow() -> Iterator[None]:
         pa.set_memory_pool(saved)
 
 
-def make_client(
-    credentials: CaspioCredentials | None = None, options: dict[str, Any] | None = None
-) -> CaspioClient:
-    """A client configured like the source would build it: `options` (the client's keys are
-    popped from it, the rest are source arguments) over the [sources.caspio] config keys."""
-    resolved: dict[str, Any] = {}
-    for key, kind in CLIENT_OPTIONS.items():
-        value = (options or {}).pop(key, None)
-        if value is None:
-            value = dlt.config.get(f"sources.caspio.{key}", kind)
-        if value is not None:
-            resolved[key] = value
-    return CaspioClient(resolve_credentials(credentials), **resolved)
+def make_client(settings: CaspioSourceConfiguration) -> CaspioClient:
+    """The client ``caspio()`` would build from the same settings."""
+    return CaspioClient(
+        settings.credentials, **{key: getattr(settings, key) for key in CLIENT_SETTINGS}
+    )
 
 
 def rows_loaded(pipeline: Pipeline) -> dict[str, int]:

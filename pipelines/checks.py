@@ -1,19 +1,34 @@
-"""`caspio-sync check`: prove the credentials work and show what a sync would read.
+"""`caspio-sync check`: prove the credentials work, validate every setting against the account,
+and show what a sync would read.
 
-One token call (none with a valid cached token), two listing calls, then per object one
-`/fields` call and one 5-row page with `q.getPaginationInfo` for its row count, which also
-proves the profile may read it.
+One token call (none with a valid cached token), the listing calls a run makes, then per object
+one `/fields` call and one 5-row page with `q.getPaginationInfo` for its row count, which also
+proves the profile may read it. The objects are the ones the run would read (`tables`,
+`include_views`); every `table_options` entry must name a table or view that exists (or be a
+glob that matches one) and every field it names must exist there, or the check fails listing
+each problem.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 from collections.abc import Sequence
 
-from sources.caspio import CaspioClient, CaspioCredentials
+from sources.caspio import (
+    CaspioClient,
+    CaspioSourceConfiguration,
+    Catalog,
+    options_for,
+    plan_object,
+    select_objects,
+    validate_table_options,
+)
 from sources.caspio.errors import CaspioApiError, CaspioConfigError
-from sources.caspio.incremental import find_cursor
-from sources.caspio.options import resolve_names
+
+from .caspio_pipeline import make_client, source_settings
+
+GLOB_CHARS = frozenset("*?[")
 
 
 @dataclasses.dataclass
@@ -30,41 +45,82 @@ class CheckResult:
     host: str
     objects: list[ObjectCheck]
     api_calls: int
+    problems: list[str] = dataclasses.field(default_factory=list)
+    """Settings that do not fit the account (not tied to one readable object)."""
 
     @property
     def ok(self) -> bool:
-        return all(obj.error is None for obj in self.objects)
+        return not self.problems and all(obj.error is None for obj in self.objects)
+
+
+def _unmatched_options(settings: CaspioSourceConfiguration, names: Sequence[str]) -> list[str]:
+    """``table_options`` keys that name no object of the account."""
+    lowered = [n.lower() for n in names]
+    problems = []
+    for key in settings.table_options or {}:
+        pattern = key.lower()
+        if any(c in GLOB_CHARS for c in key):
+            hit = any(fnmatch.fnmatchcase(n, pattern) for n in lowered)
+        else:
+            hit = pattern in lowered
+        if not hit:
+            problems.append(
+                f"table_options.{key}: no table or view of this account matches {key!r} "
+                f"(objects: {', '.join(sorted(names)) or 'none'})"
+            )
+    return problems
 
 
 def check_account(
-    credentials: CaspioCredentials, tables: Sequence[str] | None = None
+    settings: CaspioSourceConfiguration, client: CaspioClient | None = None
 ) -> CheckResult:
-    with CaspioClient(credentials) as client:
-        listing = [(n, "table") for n in client.list_tables()] + [
-            (n, "view") for n in client.list_views()
-        ]
-        chosen = resolve_names(tables, listing) if tables else listing
-        results: list[ObjectCheck] = []
-        for name, kind in chosen:
-            path_kind = "tables" if kind == "table" else "views"
-            try:
-                cursor = find_cursor(name, client.get_fields(path_kind, name), None)
-                page = client.get_records(
-                    path_kind,
-                    name,
-                    {
-                        "q.select": "PK_ID",
-                        "q.pageSize": 5,
-                        "q.pageNumber": 1,
-                        "q.getPaginationInfo": "true",
-                    },
-                )
-                rows = int(page.data.get("Pagination", {}).get("TotalCount", 0))
-                results.append(ObjectCheck(name, kind, rows, cursor.name if cursor else None))
-            except (CaspioApiError, CaspioConfigError) as exc:
-                # one unreadable object is reported on its line; the others are still checked
-                results.append(ObjectCheck(name, kind, None, None, str(exc)))
-        return CheckResult(client.host, results, client.stats.snapshot()["calls"])
+    """Check the account and every setting; ``settings`` from ``source_settings()``."""
+    client = client or make_client(settings)
+    problems: list[str] = []
+    parsed: dict[str, dict[str, object]] = {}
+    for key, entry in (settings.table_options or {}).items():
+        try:
+            parsed.update(validate_table_options({key: entry}))
+        except CaspioConfigError as exc:
+            problems.append(str(exc))
+    everything = Catalog(client, include_views=True)
+    all_objects = everything.objects()
+    catalog = everything if settings.include_views else Catalog(client, include_views=False)
+    problems += _unmatched_options(settings, [name for name, _ in all_objects])
+    results: list[ObjectCheck] = []
+    for name, kind_hint in select_objects(catalog, settings.tables):
+        kind = kind_hint or catalog.kind_of(name)
+        label = "table" if kind == "tables" else "view"
+        try:
+            fields = client.get_fields(kind, name)
+            plan = plan_object(name, kind, fields, {}, options_for(name, parsed))
+            page = client.get_records(
+                kind,
+                name,
+                {
+                    "q.select": "PK_ID",
+                    "q.pageSize": 5,
+                    "q.pageNumber": 1,
+                    "q.getPaginationInfo": "true",
+                },
+            )
+            rows = int(page.data.get("Pagination", {}).get("TotalCount", 0))
+            cursor = plan.cursor.name if plan.cursor else None
+            results.append(ObjectCheck(name, label, rows, cursor))
+        except (CaspioApiError, CaspioConfigError) as exc:
+            # one unreadable object is reported on its line; the others are still checked
+            results.append(ObjectCheck(name, label, None, None, str(exc)))
+    return CheckResult(client.host, results, client.stats.snapshot()["calls"], problems)
+
+
+def run_check(
+    tables: Sequence[str] | None = None,
+    pipeline_name: str = "caspio",
+    client: CaspioClient | None = None,
+) -> CheckResult:
+    """The ``caspio-sync check`` entry point: the settings ``run`` would use."""
+    settings = source_settings(pipeline_name, tables, client.credentials if client else None)
+    return check_account(settings, client)
 
 
 def format_check(result: CheckResult) -> str:
@@ -77,5 +133,6 @@ def format_check(result: CheckResult) -> str:
         rows = f"{obj.rows:,}" if obj.rows is not None else "-"
         detail = obj.error or (obj.cursor or "(none: replaced in full each run)")
         lines.append(f"{obj.name.ljust(width)}  {obj.kind:<5}  {rows:>10}  {detail}")
+    lines.extend(f"problem: {problem}" for problem in result.problems)
     lines.append(f"{len(result.objects)} objects; Caspio API calls spent: {result.api_calls}")
     return "\n".join(lines)

@@ -8,7 +8,7 @@ from typing import Any
 
 from . import caspio_pipeline
 from .budget import run_with_budget
-from .checks import check_account, format_check
+from .checks import format_check, run_check
 from .plan import run_plan
 from .reconcile import run_reconcile
 
@@ -62,8 +62,7 @@ def reconcile(args: argparse.Namespace) -> int:
 
 
 def check(args: argparse.Namespace) -> int:
-    credentials = caspio_pipeline.resolve_credentials()
-    result = check_account(credentials, tables=args.tables)
+    result = run_check(tables=args.tables)
     print(format_check(result))
     return 0 if result.ok else 1
 

@@ -1,9 +1,10 @@
 """`caspio-sync plan`: the API calls a sync would spend, per table and in total, before it runs.
 
 Caspio bills every call, so a user about to point the connector at a big account (or to cap a
-run with ``--max-calls``) wants the bill first. The plan follows exactly the decisions a run
-makes (``sources.caspio.resources.ObjectSync``): the same discovery, the same ``/fields`` calls
-on a first run, the same cursor / append / user filters built from the same dlt state. What it
+run with ``--max-calls``) wants the bill first. The plan makes exactly the decisions a run makes,
+with the source's own code (``select_objects``, ``plan_object``, the account and destination
+checks) over the same settings and dlt state: it refuses what the run would refuse (another
+account's state, a retyped field) and shows the design changes the run will act on. What it
 cannot know without reading is how many rows match, so it asks Caspio once per object:
 
     q.select=COUNT(PK_ID) AS n  [q.where=<the run's filter>]
@@ -12,9 +13,9 @@ and prices the pages as the run's keyset reader spends them: ``max(1, ceil(n / p
 That is exact for tables whose PK_IDs are dense; ranges read concurrently over a gappy key space
 (many deleted rows) can cost up to one more call per range (``max_workers`` per table).
 
-What planning itself costs: the discovery calls the run would make, ``/fields`` of objects never
-synced, one count call per object, and a token call if none is cached. The token it leaves in
-the 0600 cache is reused by the run, which therefore spends no token call.
+What planning itself costs: the discovery calls the run would make, one ``/fields`` and one
+count call per object, and a token call if none is cached. The token it leaves in the 0600
+cache is reused by the run, which therefore spends no token call.
 """
 
 from __future__ import annotations
@@ -24,29 +25,34 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from dlt.common.schema import Schema
 from dlt.pipeline.pipeline import Pipeline
 
-from sources.caspio import CaspioClient, CaspioCredentials
-from sources.caspio.catalog import Catalog
-from sources.caspio.filters import and_, int_literal
-from sources.caspio.options import (
-    is_glob,
+from sources.caspio import (
+    SOURCE_NAME,
+    CaspioClient,
+    CaspioCredentials,
+    CaspioSourceConfiguration,
+    Catalog,
+    DesignChanges,
+    check_account,
     options_for,
-    resolve_names,
+    plan_object,
+    probe_destination,
+    select_objects,
+    stale_reason,
     validate_table_options,
 )
-from sources.caspio.resources import ObjectSync
-from sources.caspio.settings import DEFAULT_PAGE_SIZE, PK_FIELD
 
 from .caspio_pipeline import (
     DEFAULT_DATASET_NAME,
     DEFAULT_PIPELINE_NAME,
     build_pipeline,
     make_client,
+    source_settings,
 )
-from .reconcile import configured_table_options
 
-SOURCE_NAME = "caspio"
+PK_FIELD = "PK_ID"
 
 
 @dataclasses.dataclass
@@ -60,6 +66,8 @@ class TablePlan:
     rows: int
     fields_calls: int
     page_calls: int
+    design: DesignChanges = dataclasses.field(default_factory=DesignChanges)
+    full_read_reason: str | None = None
 
     @property
     def calls(self) -> int:
@@ -92,10 +100,13 @@ class SyncPlan:
         width = max([len(t.name) for t in self.tables] + [5])
         lines = [f"{'table'.ljust(width)}  reads          rows     calls"]
         for t in self.tables:
-            lines.append(
-                f"{t.name.ljust(width)}  {t.reads:<12} {t.rows:>9,} {t.calls:>9,}"
-                + ("  (incl. 1 /fields: first sync)" if t.fields_calls else "")
-            )
+            lines.append(f"{t.name.ljust(width)}  {t.reads:<12} {t.rows:>9,} {t.calls:>9,}")
+            if t.design:
+                lines.append(f"  {t.name}: pending design change: {t.design.describe()}")
+            if t.full_read_reason is not None:
+                lines.append(
+                    f"  {t.name}: read in full ({t.page_calls:,} page calls): {t.full_read_reason}"
+                )
         lines.append(
             f"{'listing tables/views'.ljust(width)}  {'':<12} {'':>9} {self.discovery_calls:>9,}"
         )
@@ -125,72 +136,51 @@ def count_rows(client: CaspioClient, kind: str, name: str, where: str | None) ->
     return int(value or 0)
 
 
-def _sync_options(
-    table_options: Mapping[str, Mapping[str, Any]] | None,
-) -> dict[str, dict[str, Any]]:
-    """``table_options`` without the reconcile-only ``deletes`` key (it costs a sync nothing)."""
-    if table_options is None:
-        table_options = configured_table_options()
-    return {
-        str(name): {k: v for k, v in dict(opts).items() if k != "deletes"}
-        for name, opts in (table_options or {}).items()
-    }
+def _naming(pipeline: Pipeline) -> Any:
+    return (pipeline.default_schema if pipeline.default_schema_name else Schema(SOURCE_NAME)).naming
 
 
 def plan_sync(
-    pipeline: Pipeline,
-    client: CaspioClient,
-    tables: Sequence[str] | None = None,
-    include_views: bool = True,
-    table_options: Mapping[str, Mapping[str, Any]] | None = None,
-    page_size: int = DEFAULT_PAGE_SIZE,
+    pipeline: Pipeline, client: CaspioClient, settings: CaspioSourceConfiguration
 ) -> SyncPlan:
-    """Price the run ``caspio(tables=..., ...)`` into ``pipeline`` would be, from state and counts.
-
-    Mirrors ``sources.caspio.caspio``: listing only for all objects / globs / kinds unknown to
-    state, ``/fields`` only where state has none, the run's own row filter for each count.
-    """
+    """Price the run ``caspio(**settings)`` into ``pipeline`` would be, from state and counts."""
     before = client.stats.snapshot()
     pipeline.sync_destination()  # the run restores state from the destination the same way
     states = resource_states(pipeline)
-    parsed = validate_table_options(_sync_options(table_options))
-    catalog = Catalog(client, include_views=include_views)
-    if tables is None:
-        selected: list[tuple[str, str | None]] = list(catalog.objects())
-    elif any(is_glob(t) for t in tables):
-        selected = list(resolve_names(list(tables), catalog.objects()))
-    else:
-        selected = list(dict.fromkeys((t, None) for t in tables))
+    check_account(states, client.host, pipeline.pipeline_name)
+    parsed = validate_table_options(settings.table_options)
+    catalog = Catalog(client, include_views=settings.include_views)
+    selected = select_objects(catalog, settings.tables)
+    naming = _naming(pipeline)
+    table_names = {name: naming.normalize_table_identifier(name) for name, _ in selected}
+    facts = probe_destination(pipeline, list(table_names.values()))
     plans: list[TablePlan] = []
-    seen: set[str] = set()
     for name, kind_hint in selected:
-        if name.lower() in seen:
-            continue
-        seen.add(name.lower())
         state = dict(states.get(name) or {})
         kind = state.get("kind") or kind_hint or catalog.kind_of(name)
-        raw_fields = state.get("fields")
-        fields_calls = 0
-        if raw_fields is None:
-            raw_fields = client.get_fields(kind, name)
-            fields_calls = 1
-        sync = ObjectSync(client, name, kind, options_for(name, parsed), page_size, catalog)
-        plan = sync._plan(kind, raw_fields, state)
-        after_pk = (
-            f"{PK_FIELD} > {int_literal(plan.start_after)}"
-            if plan.start_after is not None
-            else None
+        fields = client.get_fields(kind, name)
+        plan = plan_object(
+            name,
+            kind,
+            fields,
+            state,
+            options_for(name, parsed),
+            stale=stale_reason(state, facts, name, table_names[name]),
         )
-        rows = count_rows(client, kind, name, and_(plan.where, after_pk))
+        after_pk = f"{PK_FIELD} > {plan.start_after}" if plan.start_after is not None else None
+        where = " AND ".join(f"({w})" for w in (plan.where, after_pk) if w) or None
+        rows = count_rows(client, kind, name, where)
         plans.append(
             TablePlan(
                 name=name,
                 kind=kind,
                 write_disposition=plan.write_disposition,
-                incremental=plan.where is not None or plan.start_after is not None,
+                incremental=plan.incremental,
                 rows=rows,
-                fields_calls=fields_calls,
-                page_calls=max(1, math.ceil(rows / page_size)),
+                fields_calls=1,
+                page_calls=max(1, math.ceil(rows / settings.page_size)),
+                design=plan.design,
+                full_read_reason=plan.full_read_reason,
             )
         )
     after = client.stats.snapshot()
@@ -212,19 +202,14 @@ def run_plan(
     credentials: CaspioCredentials | None = None,
     duckdb_file: str | None = None,
     pipelines_dir: str | None = None,
-    source_options: Mapping[str, Any] | None = None,
+    source_options: dict[str, Any] | None = None,
     client: CaspioClient | None = None,
 ) -> SyncPlan:
-    """The ``caspio-sync plan`` entry point: same pipeline, dataset and options as ``run``."""
-    if client is None:
-        client = make_client(credentials)
-    pipeline = build_pipeline(destination, dataset_name, pipeline_name, duckdb_file, pipelines_dir)
-    options = dict(source_options or {})
-    return plan_sync(
-        pipeline,
-        client,
-        tables=tables,
-        include_views=bool(options.get("include_views", True)),
-        table_options=options.get("table_options"),
-        page_size=int(options.get("page_size", DEFAULT_PAGE_SIZE)),
+    """The ``caspio-sync plan`` entry point: same pipeline, dataset and settings as ``run``."""
+    settings = source_settings(
+        pipeline_name, tables, client.credentials if client else credentials, source_options
     )
+    if client is None:
+        client = make_client(settings)
+    pipeline = build_pipeline(destination, dataset_name, pipeline_name, duckdb_file, pipelines_dir)
+    return plan_sync(pipeline, client, settings)

@@ -25,12 +25,11 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import dlt
 import numpy as np
 from dlt.common.normalizers.naming.snake_case import NamingConvention as SnakeCaseNaming
 from dlt.pipeline.pipeline import Pipeline
 
-from sources.caspio import CaspioClient, CaspioCredentials
+from sources.caspio import CaspioClient, CaspioCredentials, validate_table_options
 from sources.caspio.deletes import (
     DELETED_AT_COLUMN,
     DeleteMode,
@@ -46,6 +45,7 @@ from .caspio_pipeline import (
     DEFAULT_PIPELINE_NAME,
     build_pipeline,
     make_client,
+    source_settings,
 )
 
 _DELETE_CHUNK = 1000
@@ -103,20 +103,15 @@ class ReconcileReport:
         return "\n".join(lines)
 
 
-def configured_table_options() -> dict[str, Any]:
-    """``[sources.caspio.table_options]`` from dlt config (toml or env), or ``{}``."""
-    try:
-        value: Any = dlt.config.get("sources.caspio.table_options")
-    except Exception:  # absent or unparsable config means: no per-table options
-        return {}
-    return dict(value) if isinstance(value, Mapping) else {}
-
-
 def _selected(names: Sequence[str], patterns: Sequence[str] | None) -> list[str]:
     if not patterns:
         return list(names)
-    chosen = [n for n in names if any(fnmatch.fnmatch(n.lower(), p.lower()) for p in patterns)]
-    unknown = [p for p in patterns if not any(fnmatch.fnmatch(n.lower(), p.lower()) for n in names)]
+
+    def matches(name: str, pattern: str) -> bool:
+        return fnmatch.fnmatchcase(name.lower(), pattern.lower())
+
+    chosen = [n for n in names if any(matches(n, p) for p in patterns)]
+    unknown = [p for p in patterns if not any(matches(n, p) for n in names)]
     if unknown:
         raise CaspioConfigError(
             f"reconcile: no Caspio table matches {', '.join(map(repr, unknown))}; tables: "
@@ -139,7 +134,7 @@ def reconcile(
     started = time.perf_counter()
     calls_before = client.stats.snapshot()["calls"]
     pipeline.sync_destination()  # a fresh machine restores schema and state from the warehouse
-    options = configured_table_options() if table_options is None else dict(table_options)
+    options = dict(table_options or {})
     caspio_tables = client.list_tables()
     results: list[TableReconcile] = []
     skipped: dict[str, str] = {}
@@ -235,8 +230,16 @@ def run_reconcile(
     mode: DeleteMode | None = None,
     client: CaspioClient | None = None,
 ) -> ReconcileReport:
-    """The ``caspio-sync reconcile`` entry point: same pipeline and dataset as ``run_sync``."""
+    """The ``caspio-sync reconcile`` entry point: same pipeline, dataset and settings as
+    ``run_sync`` (``tables`` and ``table_options`` default to ``[sources.caspio]``'s)."""
+    overrides = {"table_options": table_options} if table_options is not None else None
+    settings = source_settings(
+        pipeline_name, tables, client.credentials if client else credentials, overrides
+    )
+    validate_table_options(settings.table_options)  # refused here as the run refuses it
     if client is None:
-        client = make_client(credentials)
+        client = make_client(settings)
     pipeline = build_pipeline(destination, dataset_name, pipeline_name, duckdb_file, pipelines_dir)
-    return reconcile(pipeline, client, tables=tables, table_options=table_options, mode=mode)
+    return reconcile(
+        pipeline, client, tables=settings.tables, table_options=settings.table_options, mode=mode
+    )

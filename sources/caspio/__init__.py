@@ -5,14 +5,16 @@ Quick start::
     import dlt
     from sources.caspio import caspio
 
-    pipeline = dlt.pipeline("caspio", destination="duckdb", dataset_name="caspio")
+    pipeline = dlt.pipeline(
+        "caspio", destination=dlt.destinations.duckdb("caspio_sync.duckdb"), dataset_name="caspio"
+    )
     pipeline.run(caspio())   # credentials from .dlt/secrets.toml [sources.caspio.credentials]
 
 See ``resources.py`` for what one run does per object, ``paging.py`` for how pages are read
 and ``schema.py`` for the type mapping.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import dlt
@@ -22,11 +24,20 @@ from dlt.extract.resource import DltResource
 from .auth import TokenCache, reset_token_providers
 from .catalog import Catalog
 from .client import CaspioClient, CaspioResponse
+from .configuration import (
+    CLIENT_SETTINGS,
+    SOURCE_NAME,
+    CaspioSourceConfiguration,
+    resolve_source_configuration,
+)
 from .credentials import CaspioCredentials
+from .design import DesignChanges, design_changes
+from .destination import LoadTarget, probe_destination
 from .errors import (
     CaspioApiError,
     CaspioAuthError,
     CaspioConfigError,
+    CaspioDesignChangeError,
     CaspioError,
     CaspioNotJsonError,
     CaspioObjectNotFoundError,
@@ -37,13 +48,15 @@ from .errors import (
     CaspioUnavailableError,
 )
 from .extras import extra_resources
+from .lineage import CaspioAccountMismatchError, DestinationFacts, check_account, stale_reason
 from .options import is_glob, options_for, resolve_names, validate_table_options
+from .planning import ObjectPlan, plan_object
 from .resources import object_resource
 from .settings import DEFAULT_MAX_RETRY_SECONDS, DEFAULT_MAX_WORKERS, DEFAULT_PAGE_SIZE
 from .stats import CaspioStats
 
 
-@dlt.source(name="caspio", max_table_nesting=0)
+@dlt.source(name=SOURCE_NAME, max_table_nesting=0, spec=CaspioSourceConfiguration)
 def caspio(
     credentials: CaspioCredentials = dlt.secrets.value,
     tables: list[str] | None = None,
@@ -60,9 +73,13 @@ def caspio(
     files: bool = False,
     attachments: bool | list[str] = False,
     download_to: str | None = None,
-    client: Any = None,
+    client: CaspioClient | None = None,
 ) -> Iterable[DltResource]:
     """Caspio tables and views as dlt resources, one per object.
+
+    Every argument but ``client`` is also read from ``[sources.caspio]`` in
+    ``.dlt/config.toml`` or ``SOURCES__CASPIO__<NAME>`` (``CaspioSourceConfiguration``), with the
+    same meaning in ``caspio-sync``'s commands.
 
     Args:
         credentials: client id/secret and subdomain or integration URL
@@ -88,7 +105,7 @@ def caspio(
         download_to: a folder or bucket URL that file/attachment content is copied to (only
             new or changed content is fetched).
         client: a ``CaspioClient`` to use (then ``client.stats`` shows what the run cost);
-            built from ``credentials`` when omitted.
+            built from ``credentials`` and the client settings when omitted.
     """
     if client is None:
         client = CaspioClient(
@@ -101,22 +118,11 @@ def caspio(
         )
     elif not isinstance(client, CaspioClient):
         raise CaspioConfigError(f"client must be a CaspioClient, got {type(client).__name__}")
-    if isinstance(tables, str):
-        tables = [t.strip() for t in tables.split(",") if t.strip()]
     parsed_options = validate_table_options(table_options)
     catalog = Catalog(client, include_views=include_views)
-    if tables is None:
-        selected: list[tuple[str, str | None]] = list(catalog.objects())
-    elif any(is_glob(t) for t in tables):
-        selected = list(resolve_names(tables, catalog.objects()))
-    else:
-        # named objects: their kind comes from resource state (or one listing on first run)
-        selected = list(dict.fromkeys((t, None) for t in tables))
-    seen: set[str] = set()
+    selected = select_objects(catalog, tables)
+    target = LoadTarget([name for name, _ in selected])
     for name, kind in selected:
-        if name.lower() in seen:
-            continue
-        seen.add(name.lower())
         yield object_resource(
             client,
             name,
@@ -124,13 +130,50 @@ def caspio(
             options_for(name, parsed_options),
             page_size,
             catalog,
+            target,
             schema_contract,
         )
     yield from extra_resources(client, metadata, files, attachments, download_to, page_size)
 
 
+def select_objects(catalog: Catalog, tables: Sequence[str] | None) -> list[tuple[str, str | None]]:
+    """``(name, kind)`` of the objects a run reads, each once; ``kind`` is ``None`` for a name
+    given exactly (its kind comes from state, or from one listing on its first run)."""
+    if tables is None:
+        selected: list[tuple[str, str | None]] = list(catalog.objects())
+    elif any(is_glob(t) for t in tables):
+        selected = list(resolve_names(list(tables), catalog.objects()))
+    else:
+        selected = [(t, None) for t in tables]
+    seen: set[str] = set()
+    unique = []
+    for name, kind in selected:
+        if name.lower() not in seen:
+            seen.add(name.lower())
+            unique.append((name, kind))
+    return unique
+
+
 __all__ = [
     "caspio",
+    "select_objects",
+    "CaspioSourceConfiguration",
+    "resolve_source_configuration",
+    "CLIENT_SETTINGS",
+    "SOURCE_NAME",
+    "Catalog",
+    "plan_object",
+    "ObjectPlan",
+    "design_changes",
+    "DesignChanges",
+    "DestinationFacts",
+    "probe_destination",
+    "check_account",
+    "stale_reason",
+    "options_for",
+    "validate_table_options",
+    "CaspioAccountMismatchError",
+    "CaspioDesignChangeError",
     "CaspioClient",
     "CaspioCredentials",
     "CaspioResponse",

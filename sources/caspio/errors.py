@@ -66,6 +66,10 @@ class CaspioUnavailableError(CaspioApiError):
     """Retries were exhausted (sustained outage, throttling or timeouts)."""
 
 
+class CaspioDesignChangeError(CaspioConfigError):
+    """A loaded field changed type in Caspio: its destination column cannot take the values."""
+
+
 def unknown_objects_error(
     missing: Iterable[str], available: Iterable[str], kind: str = "table or view"
 ) -> CaspioConfigError:

@@ -188,7 +188,7 @@ class KeysetReader:
             if remaining is not None and remaining <= 0:
                 return
             if self.kind != TABLES or not isinstance(last, int) or remaining is None:
-                yield from self._sequential(last)
+                yield from self._sequential(last, remaining)
                 return
             first = page.pk_at(0)
             span = max(last - (first if isinstance(first, int) else last) + 1, self.page_size)
@@ -201,11 +201,15 @@ class KeysetReader:
                 return
             lo = last + expected_span
 
-    def _sequential(self, last: Any) -> Iterator[RecordPage]:
+    def _sequential(self, last: Any, remaining: int | None) -> Iterator[RecordPage]:
+        """Page after page from ``last``; stops at a short page, or once the rows the first
+        answer counted are read (no empty page to learn that a full one was the last)."""
         while True:
             page = self._page(self._fetch(last, None))
             yield page
-            if len(page) < self.page_size:
+            if remaining is not None:
+                remaining -= len(page)
+            if len(page) < self.page_size or (remaining is not None and remaining <= 0):
                 return
             last = page.pk_at(-1)
 

@@ -29,6 +29,9 @@ class CaspioStats:
         self.rows = 0
         self.objects: dict[str, Counter[str]] = {}
         """Per Caspio object: "calls", "record_calls", "fields_calls", "rows"."""
+        self.notes: dict[str, list[str]] = {}
+        """Per Caspio object: what a user must know of its read (design changes, why it was
+        read in full), in the order they happened."""
 
     @property
     def token_calls(self) -> int:
@@ -62,6 +65,10 @@ class CaspioStats:
             self.rows += n
             self.objects.setdefault(obj, Counter())["rows"] += n
 
+    def note(self, obj: str, text: str) -> None:
+        with self._lock:
+            self.notes.setdefault(obj, []).append(text)
+
     def object_snapshot(self, obj: str) -> dict[str, int]:
         with self._lock:
             c = self.objects.get(obj, Counter())
@@ -85,6 +92,7 @@ class CaspioStats:
                     name: {k: c[k] for k in ("calls", "record_calls", "fields_calls", "rows")}
                     for name, c in sorted(self.objects.items())
                 },
+                "notes": {name: list(texts) for name, texts in sorted(self.notes.items())},
             }
 
     def __repr__(self) -> str:

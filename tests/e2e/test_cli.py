@@ -50,7 +50,7 @@ def test_demo_syncs_the_demo_account_into_duckdb(
         assert name.lower() in out.lower()
 
 
-def test_run_then_incremental_run_spends_one_call_per_object(
+def test_run_then_incremental_run_spends_two_calls_per_object(
     caspio_emulator: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     use_emulator_credentials(monkeypatch, caspio_emulator)
@@ -64,9 +64,10 @@ def test_run_then_incremental_run_spends_one_call_per_object(
 
     caspio_emulator.reset_log()
     assert main(["run", "--duckdb-file", "first.duckdb", "--no-progress"]) == 0
-    # Nothing changed: at most one call per object plus the two listing calls, no token call
+    # Nothing changed: per object its /fields (design changes) and one page, plus the two
+    # listing calls, no token call
     # (the token is cached on disk, 0600), and nothing duplicated.
-    assert caspio_emulator.calls <= len(objects) + 2
+    assert caspio_emulator.calls == 2 * len(objects) + 2
     assert not any(entry.is_token for entry in caspio_emulator.log)
     assert duckdb_tables("first.duckdb") == loaded
 

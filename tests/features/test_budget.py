@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pipelines.budget import run_with_budget
-from pipelines.caspio_pipeline import build_pipeline, run_sync
+from pipelines.caspio_pipeline import build_pipeline, run_sync, source_settings
 from pipelines.plan import plan_sync
 from sources.caspio.budget import CallBudget, CallBudgetExceeded
 from tests.e2e.helpers import duckdb_tables
@@ -49,6 +49,12 @@ def _pipeline(tmp_path: Path) -> Any:
     )
 
 
+def _plan(emu: Any, tmp_path: Path, tables: list[str] | None = None) -> Any:
+    client = client_for(emu)
+    settings = source_settings("budget_test", tables, client.credentials)
+    return plan_sync(_pipeline(tmp_path), client, settings)
+
+
 def _assert_parity(emu: Any, tmp_path: Path, tables: list[str]) -> None:
     pipeline = _pipeline(tmp_path)
     for table in tables:
@@ -62,7 +68,7 @@ def test_plan_equals_the_calls_the_run_spends(
 ) -> None:
     emu = caspio_emulator_factory(dataset=CONTACTS_AND_NOTES, generate={"Big": 2500})
     for step in ("first run", "incremental run"):
-        plan = plan_sync(_pipeline(tmp_path), client_for(emu), tables=tables)
+        plan = _plan(emu, tmp_path, tables)
         mark, calls = len(emu.log), emu.calls
         _run(emu, tmp_path, tables=tables)
         assert emu.calls - calls == plan.total_calls, (step, plan.summary())
@@ -73,8 +79,8 @@ def test_plan_equals_the_calls_the_run_spends(
             emu.update("Contacts", "PK_ID <= 3", {"Score": 0})
             emu.generate("Big", 1200)
             emu.update("Big", "PK_ID = 7", {"Quantity": 1})
-    assert plan.calls_by_table()["Contacts"] == 1  # 3 changed rows: one page
-    assert plan.calls_by_table()["Big"] == 2  # 1,201 changed rows: two pages
+    assert plan.calls_by_table()["Contacts"] == 2  # /fields + 3 changed rows: one page
+    assert plan.calls_by_table()["Big"] == 3  # /fields + 1,201 changed rows: two pages
     _assert_parity(emu, tmp_path, tables or ["Contacts", "Notes", "Big"])
 
 
@@ -82,7 +88,7 @@ def test_max_calls_stops_before_the_budget_and_the_next_run_resumes(
     caspio_emulator_factory: Any, tmp_path: Path
 ) -> None:
     emu = caspio_emulator_factory(dataset=CONTACTS_AND_NOTES, generate={"Big": 2500})
-    plan = plan_sync(_pipeline(tmp_path), client_for(emu))
+    plan = _plan(emu, tmp_path)
     budget = plan.total_calls - 2  # Big (the last table) cannot finish within it
     calls = emu.calls
     report = run_with_budget(

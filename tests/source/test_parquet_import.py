@@ -14,6 +14,7 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from sources.caspio import CaspioClient, CaspioQuotaExceededError, caspio
+from tests.lifecycle.helpers import design
 
 from .conftest import credentials_for
 from .test_pipeline import OBJECTS, make_pipeline, query
@@ -131,13 +132,11 @@ def test_a_contract_that_discards_a_new_column_is_obeyed(
     dataset = notes_dataset("INTEGER", [{"Body": "a", "Priority": 1}])
     dataset["tables"]["Notes"]["fields"].pop(1)
     dataset["tables"]["Notes"]["rows"] = [{"Body": "a"}]
-    before = caspio_emulator_factory(dataset=dataset)
-    after = caspio_emulator_factory(
-        dataset=notes_dataset("INTEGER", [{"Body": "a", "Priority": 1}, {"Body": "b"}]), port=0
-    )
+    emu = caspio_emulator_factory(dataset=dataset)
     pipeline = make_pipeline(tmp_path)
     contract: Any = {"columns": "discard_value"}
-    for emu in (before, after):  # the second run meets the new Priority column
+
+    def sync() -> None:
         pipeline.run(
             caspio(
                 credentials=credentials_for(emu),
@@ -146,6 +145,11 @@ def test_a_contract_that_discards_a_new_column_is_obeyed(
                 schema_contract=contract,
             )
         )
+
+    sync()
+    design(emu, "POST", "tables/Notes/fields", {"Name": "Priority", "Type": "INTEGER"})
+    emu.insert("Notes", {"Body": "b", "Priority": 1})
+    sync()  # the second run meets the new Priority column
     columns = {
         name
         for (name,) in query(
@@ -163,22 +167,22 @@ def test_a_field_whose_type_changed_stops_the_sync_before_any_load(
     emu = caspio_emulator_factory(dataset=notes_dataset("INTEGER", [{"Body": "a", "Priority": 1}]))
     pipeline = make_pipeline(tmp_path)
     pipeline.run(caspio(credentials=credentials_for(emu), client=make_client(emu)))
-    emu2 = caspio_emulator_factory(
-        dataset=notes_dataset("STRING", [{"Body": "a", "Priority": "high"}]), port=0
-    )
-    client = make_client(emu2)
-    # the first page no longer fits the cached fields: they are read again (one call), and the
-    # changed type stops the sync before anything is loaded
+    design(emu, "PUT", "tables/Notes/fields/Priority", {"Type": "STRING"})
+    emu.update("Notes", "PK_ID = 1", {"Priority": "high"})
+    client = make_client(emu)
+    emu.reset_log()
+    # /fields shows the new type before any page is read: the sync stops, nothing loaded
     with pytest.raises(PipelineStepFailed) as failed:
-        pipeline.run(caspio(credentials=credentials_for(emu2), client=client))
+        pipeline.run(caspio(credentials=credentials_for(emu), client=client))
     assert failed.value.step == "extract"
-    assert "Priority (bigint -> text)" in str(failed.value)
+    assert "Priority from INTEGER to STRING (column bigint -> text)" in str(failed.value)
     assert "--full-refresh" in str(failed.value)
     assert client.stats.by_kind["fields"] == 1
+    assert not any(e.path.endswith("/records") for e in emu.log)
     assert query(tmp_path, "SELECT priority FROM caspio.notes") == [(1,)], "nothing lost"
     # a full refresh (caspio-sync run --full-refresh) rebuilds the table with the new type
     pipeline.run(
-        caspio(credentials=credentials_for(emu2), client=make_client(emu2)),
+        caspio(credentials=credentials_for(emu), client=make_client(emu)),
         refresh="drop_resources",
     )
     assert query(tmp_path, "SELECT priority FROM caspio.notes") == [("high",)]
@@ -191,20 +195,24 @@ def test_values_that_stop_fitting_after_the_first_page_fail_clearly_and_lose_not
     emu = caspio_emulator_factory(dataset=notes_dataset("INTEGER", first))
     pipeline = make_pipeline(tmp_path)
     pipeline.run(caspio(credentials=credentials_for(emu), client=make_client(emu)))
-    # now text: the first page's values still read as integers, the second page's do not
-    later = [{"Body": str(i), "Priority": str(i) if i < 5 else "high"} for i in range(10)]
-    emu2 = caspio_emulator_factory(dataset=notes_dataset("STRING", later), port=0)
+    fields_then = make_client(emu).get_fields("tables", "Notes")
+    # retyped to text right after the next run read /fields (the client below answers /fields
+    # as it was): the first page's values still read as integers, the second page's do not
+    design(emu, "PUT", "tables/Notes/fields/Priority", {"Type": "STRING"})
+    emu.update("Notes", "PK_ID > 5", {"Priority": "high"})
+    client = make_client(emu)
+    client.get_fields = lambda kind, name: fields_then  # type: ignore[method-assign]
     with pytest.raises(PipelineStepFailed) as failed:
         pipeline.run(
             caspio(
-                credentials=credentials_for(emu2),
-                client=make_client(emu2),
+                credentials=credentials_for(emu),
+                client=client,
                 page_size=5,
                 max_workers=1,
+                table_options={"Notes": {"cursor_field": False}},
             )
         )
     assert "do not fit the field types" in str(failed.value)
-    assert "--full-refresh" in str(failed.value)
     assert query(tmp_path, "SELECT count(*), sum(priority) FROM caspio.notes") == [(10, 45)]
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from sources.caspio import CaspioClient, caspio, reset_token_providers
 from sources.caspio.timezones import local_to_utc, zone
+from tests.lifecycle.helpers import design
 
 from .conftest import credentials_for, reset_log, settled_log, token_calls
 
@@ -149,19 +150,20 @@ def test_call_budget_full_then_incremental(
     assert custom["Order_Items"]["caspio_record_calls"] == math.ceil(sizes["Order_Items"] / 1000)
     assert custom["Order_Items"]["caspio_rows"] == sizes["Order_Items"]
 
-    # second run, nothing changed: one call per object (+ 2 listing calls), no rows loaded
+    # second run, nothing changed: per object its /fields (design changes) and one page
+    # (+ 2 listing calls), no rows loaded
     reset_log(emu)
     client2 = make_client(emu)
     run(pipeline, emu, client2)
-    assert emu.calls <= len(OBJECTS) + 2
-    assert client2.stats.by_kind["fields"] == 0
+    assert emu.calls == 2 * len(OBJECTS) + 2
+    assert client2.stats.by_kind["fields"] == len(OBJECTS)
     assert client2.stats.rows == sizes["Products"], "only the cursor-less table is re-read"
 
     # named tables: no listing at all on an incremental run
     reset_log(emu)
     client3 = make_client(emu)
     run(pipeline, emu, client3, tables=["Customers", "Orders"])
-    assert emu.calls == 2 and client3.stats.by_kind["listing"] == 0
+    assert emu.calls == 4 and client3.stats.by_kind["listing"] == 0
 
 
 def test_incremental_picks_up_changes(
@@ -286,18 +288,17 @@ def test_field_added_in_caspio_appears_as_column(
     emu = caspio_emulator_factory(dataset=dataset)
     pipeline = make_pipeline(tmp_path)
     run(pipeline, emu, make_client(emu), tables=["Notes"])
-    # a field added in Caspio: the emulator's store API is not part of the contract, so the
-    # test recreates the account with the extra field and the same rows
-    dataset["tables"]["Notes"]["fields"].insert(1, {"Name": "Priority", "Type": "INTEGER"})
-    dataset["tables"]["Notes"]["rows"] = [
-        {"Body": "a", "Priority": 1},
-        {"Body": "b", "Priority": 2},
-        {"Body": "c", "Priority": 3},
-    ]
-    emu2 = caspio_emulator_factory(dataset=dataset, port=0)
-    client = make_client(emu2)
-    pipeline.run(caspio(credentials=credentials_for(emu2), client=client, tables=["Notes"]))
-    assert client.stats.by_kind["fields"] == 1, "the changed keys triggered one /fields call"
+    # a field added in Caspio (Caspio's own design API), filled for one old row and a new one
+    design(emu, "POST", "tables/Notes/fields", {"Name": "Priority", "Type": "INTEGER"})
+    emu.set_clock(None)
+    emu.update("Notes", "PK_ID = 2", {"Priority": 2})
+    emu.insert("Notes", {"Body": "c", "Priority": 3})
+    design(emu, "PUT", "tables/Notes/fields/Priority", {"Label": "relabelled"})
+    emu.update("Notes", "PK_ID = 1", {"Priority": 1})
+    client = make_client(emu)
+    pipeline.run(caspio(credentials=credentials_for(emu), client=client, tables=["Notes"]))
+    assert client.stats.by_kind["fields"] == 1, "one /fields call per object and run"
+    assert "field(s) added in Caspio: Priority" in client.stats.notes["Notes"][0]
     assert query(tmp_path, "SELECT body, priority FROM caspio.notes ORDER BY pk_id") == [
         ("a", 1),
         ("b", 2),

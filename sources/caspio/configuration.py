@@ -1,0 +1,123 @@
+"""The source's settings as one dlt configuration: what ``caspio()`` reads from
+``[sources.caspio]`` / ``SOURCES__CASPIO__*``, and what every other entry point reads too.
+
+``caspio()`` is injected from ``CaspioSourceConfiguration`` (its ``spec``), and
+``resolve_source_configuration`` resolves the same class under the same config sections, so
+``caspio-sync run``, ``plan``, ``check`` and ``reconcile`` give each setting the meaning the
+source gives it. Explicit values (command-line flags) win over config.
+"""
+
+import json
+from typing import Any
+
+from dlt.common.configuration import configspec, known_sections
+from dlt.common.configuration.container import Container
+from dlt.common.configuration.inject import inject_section
+from dlt.common.configuration.resolve import resolve_configuration
+from dlt.common.configuration.specs import BaseConfiguration, ConfigSectionContext
+from dlt.common.pipeline import PipelineContext
+from dlt.common.schema.typing import TSchemaContract
+
+from .credentials import CaspioCredentials
+from .errors import CaspioConfigError
+from .settings import (
+    DEFAULT_MAX_RETRY_SECONDS,
+    DEFAULT_MAX_WORKERS,
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    MIN_PAGE_SIZE,
+)
+
+SOURCE_NAME = "caspio"
+SOURCE_SECTIONS = (known_sections.SOURCES, SOURCE_NAME, SOURCE_NAME)
+"""Where dlt looks up the source's arguments: ``sources.caspio.caspio.<key>``, then
+``sources.caspio.<key>`` (and each of them under ``<pipeline name>.`` first)."""
+
+
+@configspec
+class CaspioSourceConfiguration(BaseConfiguration):
+    """Every setting of the Caspio source (see ``caspio()`` for what each one does)."""
+
+    credentials: CaspioCredentials = None  # type: ignore[assignment]  # dlt's required field
+    tables: list[str] | None = None
+    include_views: bool = True
+    table_options: dict[str, dict[str, Any]] | None = None
+    page_size: int = DEFAULT_PAGE_SIZE
+    max_workers: int = DEFAULT_MAX_WORKERS
+    token_cache_dir: str | None = None
+    token_cache: bool = True
+    max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS
+    requests_per_second: float | None = None
+    schema_contract: TSchemaContract | None = None
+    metadata: Any = False
+    """``True``, or a list of metadata resource names (dlt's specs take no ``bool | list``)."""
+    files: bool = False
+    attachments: Any = False
+    """``True``, or a list of table names."""
+    download_to: str | None = None
+
+    def on_resolved(self) -> None:
+        """Every value checked once, naming where it is set, before any API call."""
+        where = "(set in [sources.caspio] of .dlt/config.toml, SOURCES__CASPIO__{key}, or a flag)"
+        if isinstance(self.tables, str):
+            self.tables = [t.strip() for t in self.tables.split(",") if t.strip()]
+        if not MIN_PAGE_SIZE <= self.page_size <= MAX_PAGE_SIZE:
+            raise CaspioConfigError(
+                f"page_size must be between {MIN_PAGE_SIZE} and {MAX_PAGE_SIZE}, got "
+                f"{self.page_size} {where.format(key='PAGE_SIZE')}"
+            )
+        if self.max_workers < 1:
+            raise CaspioConfigError(
+                f"max_workers must be at least 1, got {self.max_workers} "
+                f"{where.format(key='MAX_WORKERS')}"
+            )
+        self.metadata = _names_or_flag("metadata", self.metadata, where)
+        self.attachments = _names_or_flag("attachments", self.attachments, where)
+
+
+def _names_or_flag(key: str, value: Any, where: str) -> bool | list[str]:
+    """``true``/``false`` or a list of names, also from an env var's JSON or comma text."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in ("true", "false", ""):
+            return text.lower() == "true"
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = [part.strip() for part in text.split(",") if part.strip()]
+    if isinstance(value, bool) or (
+        isinstance(value, list) and all(isinstance(v, str) for v in value)
+    ):
+        return value
+    raise CaspioConfigError(
+        f"{key} must be true, false or a list of names, got {value!r} "
+        f"{where.format(key=key.upper())}"
+    )
+
+
+CLIENT_SETTINGS = (
+    "max_workers",
+    "token_cache",
+    "token_cache_dir",
+    "max_retry_seconds",
+    "requests_per_second",
+)
+"""The settings that shape the HTTP client rather than what is read."""
+
+
+def resolve_source_configuration(
+    pipeline_name: str | None = None, **explicit: Any
+) -> CaspioSourceConfiguration:
+    """The source's settings as ``caspio()`` would resolve them inside ``pipeline_name``'s
+    pipeline; ``explicit`` values (``None`` = not given) win over config and env."""
+    given = {key: value for key, value in explicit.items() if value is not None}
+    if pipeline_name is None:
+        proxy = Container()[PipelineContext]
+        pipeline_name = proxy.pipeline().pipeline_name if proxy.is_active() else None
+    context = ConfigSectionContext(
+        pipeline_name=pipeline_name, sections=SOURCE_SECTIONS, source_state_key=SOURCE_NAME
+    )
+    with inject_section(context):
+        return resolve_configuration(
+            CaspioSourceConfiguration(), sections=SOURCE_SECTIONS, explicit_value=given
+        )

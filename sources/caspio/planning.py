@@ -1,0 +1,134 @@
+"""What a run will read for one object, and why: dlt-free, shared by the source and ``plan``.
+
+From the object's current ``/fields``, its stored state and its options, ``plan_object`` decides
+the cursor filter, the PK start, the selected fields and the write disposition, after checking
+the state against the table's design: a field added (or a stamp's zone changed) makes the run
+read the table in full once, and a field whose loaded column type changed stops the run before
+anything is read.
+"""
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .design import DesignChanges, Retyped, design_changes
+from .errors import CaspioConfigError, CaspioDesignChangeError
+from .filters import and_, identifier
+from .incremental import Cursor, cursor_filter, find_cursor
+from .lineage import forget_loaded
+from .options import TableOptions
+from .schema import VIEWS, ObjectSchema, build_schema
+from .settings import PK_FIELD
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectPlan:
+    """What one run does for one object."""
+
+    name: str
+    kind: str
+    schema: ObjectSchema
+    cursor: Cursor | None
+    write_disposition: str
+    primary_key: str | tuple[str, ...]
+    select: str | None
+    where: str | None
+    start_after: int | None
+    previous_mark: str | None
+    """The stored cursor mark this run continues from (``None``: no incremental filter)."""
+    design: DesignChanges = DesignChanges()
+    full_read_reason: str | None = None
+    """Why an object with loaded state is read in full this run (``None``: it is not)."""
+
+    @property
+    def reads_everything(self) -> bool:
+        """A merge or append run without any filter (first run, new cursor, full read) reads
+        every row: there is nothing to merge with, so it replaces the table. dlt's merge would
+        stage the rows and deduplicate them with a window over the whole table."""
+        if self.where is not None:
+            return False
+        if self.write_disposition == "append":
+            return self.start_after is None
+        return self.write_disposition == "merge"
+
+    @property
+    def incremental(self) -> bool:
+        return self.previous_mark is not None or self.start_after is not None
+
+
+def retyped_error(name: str, retyped: Sequence[Retyped]) -> CaspioDesignChangeError:
+    what = ", ".join(
+        f"{r.name} from {r.old} to {r.new} (column {r.old_column} -> {r.new_column})"
+        for r in retyped
+    )
+    return CaspioDesignChangeError(
+        f"{name}: field type changed in Caspio: {what}; nothing was loaded. Reload just this "
+        f"table with the new type: caspio-sync run --tables {name} --full-refresh "
+        f"(Python: pipeline.run(caspio(tables=[{name!r}]), refresh='drop_resources'))"
+    )
+
+
+def plan_object(
+    name: str,
+    kind: str,
+    fields: Sequence[Mapping[str, Any]],
+    state: Mapping[str, Any],
+    options: TableOptions,
+    stale: str | None = None,
+) -> ObjectPlan:
+    """The plan of one object from its current ``fields`` and stored ``state``.
+
+    ``stale`` is why the state does not describe the destination (``lineage.stale_reason``):
+    the object is then read as on its first run."""
+    loaded = dict(state)
+    design = DesignChanges()
+    if stale is not None:
+        forget_loaded(loaded)
+    elif loaded.get("fields") is not None:
+        design = design_changes(loaded["fields"], fields, options.fields)
+        if design.retyped:
+            raise retyped_error(name, design.retyped)
+        if design.needs_full_read:
+            stale = design.describe()
+            forget_loaded(loaded)
+    cursor = None if options.no_cursor else find_cursor(name, fields, options.cursor_field)
+    disposition = options.write_disposition or ("merge" if cursor else "replace")
+    select_names: list[str] | None = None
+    if options.fields is not None:
+        select_names = list(options.fields)
+        for field in cursor.all if cursor else ():
+            if field.name.lower() not in {f.lower() for f in select_names}:
+                select_names.append(field.name)
+    schema = build_schema(name, kind, fields, select_names)
+    where_cursor: str | None = None
+    start_after: int | None = None
+    mark: str | None = None
+    if disposition == "append":
+        if kind == VIEWS:
+            raise CaspioConfigError(
+                f"write_disposition 'append' reads by integer PK_ID and {name} is a view: use "
+                "merge (with a cursor) or replace in table_options"
+            )
+        last = loaded.get("last_pk")
+        start_after = last if isinstance(last, int) else None
+    elif disposition == "merge" and cursor is not None:
+        saved = loaded.get("cursor") or {}
+        mark = saved.get("value") if saved.get("field") == cursor.name else None
+        where_cursor = cursor_filter(cursor, mark, options.lag)
+    select = None
+    if select_names is not None:
+        select = ",".join(identifier(n) for n in [PK_FIELD, *select_names])
+    return ObjectPlan(
+        name=name,
+        kind=kind,
+        schema=schema,
+        cursor=cursor if disposition == "merge" else None,
+        write_disposition=disposition,
+        primary_key=options.primary_key or PK_FIELD,
+        select=select,
+        where=and_(where_cursor, options.where),
+        start_after=start_after,
+        previous_mark=mark,
+        design=design,
+        full_read_reason=stale,
+    )

@@ -1,0 +1,169 @@
+"""Over a deployment's life: a second account, a second directory, a new file or dataset, a
+dropped table, a fresh machine. Each ends equal to Caspio, or stops in one clear line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from pipelines.cli import main
+from tests.e2e.helpers import use_emulator_credentials
+from tests.lifecycle.helpers import duckdb_rows, expected_rows, people_account
+
+TYPES = {"Name": "STRING", "Age": "INTEGER", "Balance": "CURRENCY", "Updated": "TIMESTAMP"}
+
+
+def _sync(*args: str) -> int:
+    return main(["run", "--no-progress", *args])
+
+
+def _equal_to_api(emu: Any, path: str, dataset: str = "caspio") -> None:
+    assert duckdb_rows(path, "people", list(TYPES), dataset) == expected_rows(emu, "People", TYPES)
+
+
+def test_two_accounts_two_directories(
+    caspio_emulator_factory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    account_a = caspio_emulator_factory(dataset=people_account(50, "A"))
+    account_b = caspio_emulator_factory(dataset=people_account(80, "B"))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+
+    monkeypatch.chdir(tmp_path / "a")
+    use_emulator_credentials(monkeypatch, account_a)
+    assert _sync() == 0
+    _equal_to_api(account_a, str(tmp_path / "a" / "caspio_sync.duckdb"))
+
+    # B in b/: written in b/ (not into a/'s file), every row of B
+    monkeypatch.chdir(tmp_path / "b")
+    use_emulator_credentials(monkeypatch, account_b)
+    capsys.readouterr()
+    assert _sync() == 0
+    assert str(tmp_path / "b" / "caspio_sync.duckdb") in capsys.readouterr().out
+    _equal_to_api(account_b, str(tmp_path / "b" / "caspio_sync.duckdb"))
+    _equal_to_api(account_a, str(tmp_path / "a" / "caspio_sync.duckdb"))
+
+    # back to A in a/, after a change in A: a/ holds A's newer state, which dlt restores
+    monkeypatch.chdir(tmp_path / "a")
+    use_emulator_credentials(monkeypatch, account_a)
+    account_a.set_clock(None)
+    account_a.update("People", "PK_ID = 1", {"Name": "changed"})
+    assert _sync() == 0
+    _equal_to_api(account_a, str(tmp_path / "a" / "caspio_sync.duckdb"))
+    _equal_to_api(account_b, str(tmp_path / "b" / "caspio_sync.duckdb"))
+
+
+def test_credentials_switched_in_one_directory(
+    caspio_emulator_factory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    account_a = caspio_emulator_factory(dataset=people_account(40, "A"))
+    account_b = caspio_emulator_factory(dataset=people_account(25, "B"))
+    use_emulator_credentials(monkeypatch, account_a)
+    assert _sync() == 0
+    use_emulator_credentials(monkeypatch, account_b)
+    for command in (["plan"], ["run", "--no-progress"]):
+        capsys.readouterr()
+        account_b.reset_log()
+        assert main(command) == 1, command
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "was built from Caspio account" in err, err
+        assert not any("/records" in e.path for e in account_b.log), command
+    assert _sync("--full-refresh") == 0
+    _equal_to_api(account_b, "caspio_sync.duckdb")
+
+
+def test_same_account_second_directory_reads_in_full(
+    caspio_emulator: Any,
+    caspio_emulator_factory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    emu = caspio_emulator_factory(dataset=people_account(60))
+    use_emulator_credentials(monkeypatch, emu)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path / "b")
+    assert _sync() == 0  # b/ holds the account as it was then
+    monkeypatch.chdir(tmp_path / "a")
+    assert _sync() == 0
+    emu.set_clock(None)
+    emu.update("People", "PK_ID <= 5", {"Name": "changed"})
+    assert _sync() == 0  # a/ incremental: the pipeline's state now describes a/
+
+    # b/ again: its own older state is not restored over the newer one, which describes a/
+    monkeypatch.chdir(tmp_path / "b")
+    capsys.readouterr()
+    assert _sync() == 0
+    out = capsys.readouterr().out
+    assert "People: read in full: its state was built for another destination" in out
+    _equal_to_api(emu, str(tmp_path / "b" / "caspio_sync.duckdb"))
+    _equal_to_api(emu, str(tmp_path / "a" / "caspio_sync.duckdb"))
+
+
+def test_dropped_table_stops_then_reloads_and_new_dataset_is_read_in_full(
+    caspio_emulator_factory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    emu = caspio_emulator_factory(dataset=people_account(30))
+    use_emulator_credentials(monkeypatch, emu)
+    assert _sync() == 0
+    with duckdb.connect("caspio_sync.duckdb") as conn:
+        conn.execute("drop table caspio.people")
+    capsys.readouterr()
+    emu.reset_log()
+    assert _sync() == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no longer holds table people" in err, err
+    assert not any("/records" in e.path for e in emu.log)
+    command = err.split("Reload it: ")[1].split(" (Python")[0]
+    assert command == "caspio-sync run --tables People --full-refresh"
+    assert main([*command.split()[1:], "--no-progress"]) == 0
+    _equal_to_api(emu, "caspio_sync.duckdb")
+
+    assert _sync("--dataset", "other") == 0
+    _equal_to_api(emu, "caspio_sync.duckdb", dataset="other")
+
+
+def test_fresh_machine_with_old_destination_continues_incrementally(
+    caspio_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    emu = caspio_emulator_factory(dataset=people_account(45))
+    use_emulator_credentials(monkeypatch, emu)
+    assert _sync() == 0
+    emu.set_clock(None)
+    emu.update("People", "PK_ID IN (3, 4)", {"Age": 99})
+    # a fresh machine: no local pipeline state, the same DuckDB file
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "fresh_machine"))
+    emu.reset_log()
+    assert _sync() == 0
+    records = [e for e in emu.log if e.path.endswith("/records")]
+    assert len(records) == 1 and "Updated" in str(records[0].query), "state restored: incremental"
+    _equal_to_api(emu, "caspio_sync.duckdb")
+
+
+def test_demo_from_two_directories_writes_where_it_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        capsys.readouterr()
+        assert main(["demo"]) == 0
+        out = capsys.readouterr().out
+        path = tmp_path / name / "caspio_demo.duckdb"
+        assert path.exists(), f"demo in {name}/ wrote elsewhere"
+        assert str(path) in out
+        with duckdb.connect(str(path), read_only=True) as conn:
+            assert conn.execute("select count(*) from caspio.customers").fetchone()[0] > 0  # type: ignore[index]
+    assert os.path.getsize(tmp_path / "second" / "caspio_demo.duckdb") > 0

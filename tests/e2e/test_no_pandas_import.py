@@ -1,11 +1,14 @@
-"""A sync never imports pandas.
+"""The connector never imports pandas, and nothing imports it while pages are extracted.
 
-Why it matters beyond its cost (0.3-0.6 s and about 38 MB): pyarrow imports pandas on its first
-``pa.array()`` of Python values, in whatever thread converts a page, while dlt's extract loop
-reads ``sys.modules["pandas"].DataFrame`` for every item; a half-imported pandas has none, and
-syncs of the demo account failed with "partially initialized module 'pandas'". The demo
-account has odd values (pages that take the dict path), LIST fields, files and metadata, so it
-walks every conversion path. The check runs in a fresh interpreter: this one has pandas loaded.
+Why: pyarrow imports pandas on its first ``pa.array()`` of Python values, in whatever thread
+converts a page, while dlt's extract loop reads ``sys.modules["pandas"].DataFrame`` for every
+item; a half-imported pandas has none, and syncs of the demo account failed with "partially
+initialized module 'pandas'". DuckDB 1.x (the version dlt reads) imports pandas itself on its
+first query with parameters, which dlt sends when it opens the destination, on the main thread
+before extraction: that import is allowed, an import from any other thread, or by our code, is
+not. The demo account has odd values (pages that take the dict path), LIST fields, files and
+metadata, so it walks every conversion path. The check runs in a fresh interpreter: this one
+has pandas loaded.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 SCRIPT = """
-import json, sys
+import json, sys, threading, traceback
 from pipelines.caspio_pipeline import run_sync
 from sources.caspio import CaspioCredentials
 
@@ -26,8 +29,15 @@ imports = []
 
 class Watch:
     def find_spec(self, name, path, target=None):
-        if name == "pandas":
-            imports.append(name)
+        if name == "pandas" and "pandas" not in sys.modules:
+            stack = traceback.extract_stack()
+            importer = next(
+                (f.filename for f in reversed(stack) if "importlib" not in f.filename
+                 and f.filename != __file__ and "<" not in f.filename), "?")
+            if threading.current_thread() is not threading.main_thread():
+                imports.append("thread " + threading.current_thread().name + ": " + importer)
+            elif "/duckdb" not in importer and "/dlt/" not in importer:
+                imports.append("main thread: " + importer)
         return None
 
 sys.meta_path.insert(0, Watch())

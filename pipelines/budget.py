@@ -15,27 +15,24 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
-from typing import Any
 
 from dlt.pipeline.exceptions import PipelineStepFailed
+from typing_extensions import Unpack
 
-from sources.caspio import CaspioClient, CaspioCredentials, caspio
-from sources.caspio.budget import CallBudget, CallBudgetExceeded
+from sources.caspio import (
+    CallBudget,
+    CallBudgetExceeded,
+    caspio,
+    exception_chain,
+)
 
 from .caspio_pipeline import (
-    DEFAULT_DATASET_NAME,
-    DEFAULT_PIPELINE_NAME,
     SyncReport,
-    build_pipeline,
-    destination_location,
-    make_client,
-    notes_since,
+    report_fields,
     rows_loaded,
     source_arguments,
-    source_settings,
 )
-from .errors import exception_chain
+from .setup import SyncArgs, open_sync
 
 
 @dataclasses.dataclass
@@ -63,35 +60,17 @@ def _budget_error(exc: BaseException) -> CallBudgetExceeded | None:
     return next((e for e in exception_chain(exc) if isinstance(e, CallBudgetExceeded)), None)
 
 
-def run_with_budget(
-    max_calls: int,
-    destination: str | Any = "duckdb",
-    tables: Sequence[str] | None = None,
-    dataset_name: str = DEFAULT_DATASET_NAME,
-    pipeline_name: str = DEFAULT_PIPELINE_NAME,
-    credentials: CaspioCredentials | None = None,
-    duckdb_file: str | None = None,
-    pipelines_dir: str | None = None,
-    progress: str | None = None,
-    source_options: dict[str, Any] | None = None,
-    client: CaspioClient | None = None,
-) -> BudgetedSyncReport:
+def run_with_budget(max_calls: int, **args: Unpack[SyncArgs]) -> BudgetedSyncReport:
     """Sync like ``run_sync`` but spend at most ``max_calls`` Caspio API calls (tokens included).
 
     Returns a report whose ``stopped`` is set when the budget ran out; a failure of any other
     kind propagates as from ``run_sync``.
     """
     started = time.perf_counter()
-    settings = source_settings(
-        pipeline_name, tables, client.credentials if client else credentials, source_options
-    )
-    if client is None:
-        client = make_client(settings)
+    setup = open_sync(**args)
+    settings, client, pipeline = setup.settings, setup.client, setup.pipeline
     client.budget = CallBudget(max_calls)
     before = client.stats.snapshot()
-    pipeline = build_pipeline(
-        destination, dataset_name, pipeline_name, duckdb_file, pipelines_dir, progress
-    )
     rows: dict[str, int] = {}
     completed: list[str] = []
     names: list[str] = []
@@ -113,18 +92,8 @@ def run_with_budget(
         stopped = exc
     finally:
         client.budget = None
-    after = client.stats.snapshot()
     return BudgetedSyncReport(
-        pipeline_name=pipeline.pipeline_name,
-        destination=pipeline.destination.destination_name,
-        location=destination_location(pipeline),
-        dataset_name=pipeline.dataset_name,
-        rows_by_table=rows,
-        notes=notes_since(before, after),
-        api_calls=after["calls"] - before["calls"],
-        token_calls=after["token_calls"] - before["token_calls"],
-        retries=after["retries"] - before["retries"],
-        seconds=time.perf_counter() - started,
+        **report_fields(pipeline, client, before, started, rows),
         load_info=pipeline.last_trace.last_load_info if pipeline.last_trace else None,
         max_calls=max_calls,
         completed=completed,

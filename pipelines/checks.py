@@ -13,18 +13,22 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sources.caspio import (
+    TABLES,
+    CaspioApiError,
     CaspioClient,
+    CaspioConfigError,
     CaspioSourceConfiguration,
     Catalog,
-    options_for,
+    TableOptionsMap,
     plan_object,
+    resolve_kind,
     select_objects,
     validate_table_options,
 )
-from sources.caspio.errors import CaspioApiError, CaspioConfigError
 
 from .caspio_pipeline import make_client, source_settings
 
@@ -34,7 +38,8 @@ GLOB_CHARS = frozenset("*?[")
 @dataclasses.dataclass
 class ObjectCheck:
     name: str
-    kind: str
+    label: str
+    """``table`` or ``view``, as the report shows it."""
     rows: int | None
     cursor: str | None
     error: str | None = None
@@ -77,23 +82,24 @@ def check_account(
     """Check the account and every setting; ``settings`` from ``source_settings()``."""
     client = client or make_client(settings)
     problems: list[str] = []
-    parsed: dict[str, dict[str, object]] = {}
+    valid: dict[str, Mapping[str, Any]] = {}
     for key, entry in (settings.table_options or {}).items():
         try:
-            parsed.update(validate_table_options({key: entry}))
+            valid.update(validate_table_options({key: entry}))
         except CaspioConfigError as exc:
             problems.append(str(exc))
+    parsed = TableOptionsMap(valid)
     everything = Catalog(client, include_views=True)
     all_objects = everything.objects()
     catalog = everything if settings.include_views else Catalog(client, include_views=False)
     problems += _unmatched_options(settings, [name for name, _ in all_objects])
     results: list[ObjectCheck] = []
     for name, kind_hint in select_objects(catalog, settings.tables):
-        kind = kind_hint or catalog.kind_of(name)
-        label = "table" if kind == "tables" else "view"
+        kind = resolve_kind(name, {}, kind_hint, catalog)
+        label = "table" if kind == TABLES else "view"
         try:
             fields = client.get_fields(kind, name)
-            plan = plan_object(name, kind, fields, {}, options_for(name, parsed))
+            plan = plan_object(name, kind, fields, {}, parsed.for_object(name))
             page = client.get_records(
                 kind,
                 name,
@@ -132,7 +138,7 @@ def format_check(result: CheckResult) -> str:
     for obj in result.objects:
         rows = f"{obj.rows:,}" if obj.rows is not None else "-"
         detail = obj.error or (obj.cursor or "(none: replaced in full each run)")
-        lines.append(f"{obj.name.ljust(width)}  {obj.kind:<5}  {rows:>10}  {detail}")
+        lines.append(f"{obj.name.ljust(width)}  {obj.label:<5}  {rows:>10}  {detail}")
     lines.extend(f"problem: {problem}" for problem in result.problems)
     lines.append(f"{len(result.objects)} objects; Caspio API calls spent: {result.api_calls}")
     return "\n".join(lines)

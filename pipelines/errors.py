@@ -6,27 +6,12 @@ and its config errors span a dozen lines; a scheduled job's log wants the root c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from dlt.common.configuration.exceptions import (
     ConfigFieldMissingException,
     ConfigValueCannotBeCoercedException,
 )
 
-from sources.caspio.errors import CaspioError
-
-
-def exception_chain(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and everything it wraps, outermost first, each once."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        current = todo.pop(0)
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        todo.extend([getattr(current, "exception", None), current.__cause__, current.__context__])
+from sources.caspio import CaspioError, exception_chain
 
 
 def _first_line(text: str) -> str:

@@ -22,37 +22,31 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from dlt.common.schema import Schema
 from dlt.pipeline.pipeline import Pipeline
+from typing_extensions import Unpack
 
 from sources.caspio import (
+    PK_FIELD,
     SOURCE_NAME,
     CaspioClient,
-    CaspioCredentials,
     CaspioSourceConfiguration,
     Catalog,
     DesignChanges,
+    ObjectKind,
     check_account,
-    options_for,
     plan_object,
     probe_destination,
+    resolve_kind,
     select_objects,
     stale_reason,
     validate_table_options,
 )
 
-from .caspio_pipeline import (
-    DEFAULT_DATASET_NAME,
-    DEFAULT_PIPELINE_NAME,
-    build_pipeline,
-    make_client,
-    source_settings,
-)
-
-PK_FIELD = "PK_ID"
+from .setup import SyncArgs, open_sync
 
 
 @dataclasses.dataclass
@@ -125,7 +119,7 @@ def resource_states(pipeline: Pipeline) -> Mapping[str, Any]:
     return (sources.get(SOURCE_NAME) or {}).get("resources") or {}
 
 
-def count_rows(client: CaspioClient, kind: str, name: str, where: str | None) -> int:
+def count_rows(client: CaspioClient, kind: ObjectKind, name: str, where: str | None) -> int:
     """Rows matching ``where`` in one call (``COUNT(PK_ID)``: no rows travel)."""
     params: dict[str, str | int] = {"q.select": f"COUNT({PK_FIELD}) AS n"}
     if where:
@@ -157,14 +151,14 @@ def plan_sync(
     plans: list[TablePlan] = []
     for name, kind_hint in selected:
         state = dict(states.get(name) or {})
-        kind = state.get("kind") or kind_hint or catalog.kind_of(name)
+        kind = resolve_kind(name, state, kind_hint, catalog)
         fields = client.get_fields(kind, name)
         plan = plan_object(
             name,
             kind,
             fields,
             state,
-            options_for(name, parsed),
+            parsed.for_object(name),
             stale=stale_reason(state, facts, name, table_names[name]),
         )
         after_pk = f"{PK_FIELD} > {plan.start_after}" if plan.start_after is not None else None
@@ -194,22 +188,7 @@ def plan_sync(
     )
 
 
-def run_plan(
-    destination: str | Any = "duckdb",
-    tables: Sequence[str] | None = None,
-    dataset_name: str = DEFAULT_DATASET_NAME,
-    pipeline_name: str = DEFAULT_PIPELINE_NAME,
-    credentials: CaspioCredentials | None = None,
-    duckdb_file: str | None = None,
-    pipelines_dir: str | None = None,
-    source_options: dict[str, Any] | None = None,
-    client: CaspioClient | None = None,
-) -> SyncPlan:
+def run_plan(**args: Unpack[SyncArgs]) -> SyncPlan:
     """The ``caspio-sync plan`` entry point: same pipeline, dataset and settings as ``run``."""
-    settings = source_settings(
-        pipeline_name, tables, client.credentials if client else credentials, source_options
-    )
-    if client is None:
-        client = make_client(settings)
-    pipeline = build_pipeline(destination, dataset_name, pipeline_name, duckdb_file, pipelines_dir)
-    return plan_sync(pipeline, client, settings)
+    setup = open_sync(**args)
+    return plan_sync(setup.pipeline, setup.client, setup.settings)

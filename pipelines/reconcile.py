@@ -28,25 +28,20 @@ from typing import Any
 import numpy as np
 from dlt.common.normalizers.naming.snake_case import NamingConvention as SnakeCaseNaming
 from dlt.pipeline.pipeline import Pipeline
+from typing_extensions import Unpack
 
-from sources.caspio import CaspioClient, CaspioCredentials, validate_table_options
-from sources.caspio.deletes import (
+from sources.caspio import (
     DELETED_AT_COLUMN,
+    PK_FIELD,
+    CaspioClient,
+    CaspioConfigError,
     DeleteMode,
-    delete_mode,
     missing_keys,
     scan_keys,
+    validate_table_options,
 )
-from sources.caspio.errors import CaspioConfigError
-from sources.caspio.settings import PK_FIELD
 
-from .caspio_pipeline import (
-    DEFAULT_DATASET_NAME,
-    DEFAULT_PIPELINE_NAME,
-    build_pipeline,
-    make_client,
-    source_settings,
-)
+from .setup import SyncArgs, open_sync
 
 _DELETE_CHUNK = 1000
 """Keys per DELETE/UPDATE statement: keeps statements short on every warehouse."""
@@ -134,13 +129,13 @@ def reconcile(
     started = time.perf_counter()
     calls_before = client.stats.snapshot()["calls"]
     pipeline.sync_destination()  # a fresh machine restores schema and state from the warehouse
-    options = dict(table_options or {})
+    options = validate_table_options(table_options)
     caspio_tables = client.list_tables()
     results: list[TableReconcile] = []
     skipped: dict[str, str] = {}
     naming = pipeline.default_schema.naming if pipeline.default_schema_name else SnakeCaseNaming()
     for table in _selected(caspio_tables, tables):
-        table_mode = mode or delete_mode(table, options)
+        table_mode = mode or options.for_object(table).deletes
         if table_mode == "off":
             skipped[table] = "deletes = 'off'"
             continue
@@ -219,27 +214,23 @@ def _chunks(keys: np.ndarray) -> Iterator[np.ndarray]:
 
 
 def run_reconcile(
-    destination: str | Any = "duckdb",
-    tables: Sequence[str] | None = None,
-    dataset_name: str = DEFAULT_DATASET_NAME,
-    pipeline_name: str = DEFAULT_PIPELINE_NAME,
-    credentials: CaspioCredentials | None = None,
-    duckdb_file: str | None = None,
-    pipelines_dir: str | None = None,
-    table_options: Mapping[str, Any] | None = None,
     mode: DeleteMode | None = None,
-    client: CaspioClient | None = None,
+    table_options: Mapping[str, Any] | None = None,
+    **args: Unpack[SyncArgs],
 ) -> ReconcileReport:
     """The ``caspio-sync reconcile`` entry point: same pipeline, dataset and settings as
     ``run_sync`` (``tables`` and ``table_options`` default to ``[sources.caspio]``'s)."""
-    overrides = {"table_options": table_options} if table_options is not None else None
-    settings = source_settings(
-        pipeline_name, tables, client.credentials if client else credentials, overrides
-    )
-    validate_table_options(settings.table_options)  # refused here as the run refuses it
-    if client is None:
-        client = make_client(settings)
-    pipeline = build_pipeline(destination, dataset_name, pipeline_name, duckdb_file, pipelines_dir)
+    if table_options is not None:
+        args["source_options"] = {
+            **(args.get("source_options") or {}),
+            "table_options": table_options,
+        }
+    setup = open_sync(**args)
+    settings = setup.settings
     return reconcile(
-        pipeline, client, tables=settings.tables, table_options=settings.table_options, mode=mode
+        setup.pipeline,
+        setup.client,
+        tables=settings.tables,
+        table_options=settings.table_options,
+        mode=mode,
     )

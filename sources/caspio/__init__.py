@@ -10,11 +10,12 @@ Quick start::
     )
     pipeline.run(caspio())   # credentials from .dlt/secrets.toml [sources.caspio.credentials]
 
-See ``resources.py`` for what one run does per object, ``paging.py`` for how pages are read
-and ``schema.py`` for the type mapping.
+One object of your own source: ``caspio_table("Orders")``. What a run reads and why:
+``planning.py``; how pages become Arrow tables: ``reader.py``; the read path module by module:
+docs/architecture.md.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import dlt
@@ -22,15 +23,18 @@ from dlt.common.schema.typing import TSchemaContract
 from dlt.extract.resource import DltResource
 
 from .auth import TokenCache, reset_token_providers
+from .budget import CallBudget, CallBudgetExceeded
 from .catalog import Catalog
 from .client import CaspioClient, CaspioResponse
 from .configuration import (
     CLIENT_SETTINGS,
     SOURCE_NAME,
     CaspioSourceConfiguration,
+    client_from_settings,
     resolve_source_configuration,
 )
 from .credentials import CaspioCredentials
+from .deletes import DELETED_AT_COLUMN, KeyScan, missing_keys, scan_cost, scan_keys
 from .design import DesignChanges, design_changes
 from .destination import LoadTarget, probe_destination
 from .errors import (
@@ -46,13 +50,22 @@ from .errors import (
     CaspioQuotaExceededError,
     CaspioTokenCacheError,
     CaspioUnavailableError,
+    exception_chain,
 )
 from .extras import extra_resources
 from .lineage import CaspioAccountMismatchError, DestinationFacts, check_account, stale_reason
-from .options import is_glob, options_for, resolve_names, validate_table_options
-from .planning import ObjectPlan, plan_object
-from .resources import object_resource
-from .settings import DEFAULT_MAX_RETRY_SECONDS, DEFAULT_MAX_WORKERS, DEFAULT_PAGE_SIZE
+from .options import DeleteMode, TableOptions, TableOptionsMap, validate_table_options
+from .planning import ObjectPlan, plan_object, resolve_kind, select_objects
+from .resources import ObjectSync, object_resource
+from .settings import (
+    DEFAULT_MAX_RETRY_SECONDS,
+    DEFAULT_MAX_WORKERS,
+    DEFAULT_PAGE_SIZE,
+    PK_FIELD,
+    TABLES,
+    VIEWS,
+    ObjectKind,
+)
 from .stats import CaspioStats
 
 
@@ -123,39 +136,65 @@ def caspio(
     selected = select_objects(catalog, tables)
     target = LoadTarget([name for name, _ in selected])
     for name, kind in selected:
-        yield object_resource(
+        sync = ObjectSync(
             client,
             name,
             kind,
-            options_for(name, parsed_options),
+            parsed_options.for_object(name),
             page_size,
             catalog,
             target,
-            schema_contract,
         )
+        yield object_resource(sync, schema_contract)
     yield from extra_resources(client, metadata, files, attachments, download_to, page_size)
 
 
-def select_objects(catalog: Catalog, tables: Sequence[str] | None) -> list[tuple[str, str | None]]:
-    """``(name, kind)`` of the objects a run reads, each once; ``kind`` is ``None`` for a name
-    given exactly (its kind comes from state, or from one listing on its first run)."""
-    if tables is None:
-        selected: list[tuple[str, str | None]] = list(catalog.objects())
-    elif any(is_glob(t) for t in tables):
-        selected = list(resolve_names(list(tables), catalog.objects()))
-    else:
-        selected = [(t, None) for t in tables]
-    seen: set[str] = set()
-    unique = []
-    for name, kind in selected:
-        if name.lower() not in seen:
-            seen.add(name.lower())
-            unique.append((name, kind))
-    return unique
+def caspio_table(
+    name: str,
+    credentials: CaspioCredentials | None = None,
+    options: Mapping[str, Any] | None = None,
+    page_size: int | None = None,
+    schema_contract: TSchemaContract | None = None,
+    client: CaspioClient | None = None,
+) -> DltResource:
+    """One Caspio table or view as a dlt resource, for a source of your own (as dlt's
+    ``sql_table`` is to ``sql_database``): the same read, state, design-change and account
+    checks as ``caspio()``. ``options`` are this object's ``table_options`` entry; what is not
+    given comes from ``[sources.caspio]`` as for ``caspio()``."""
+    settings = resolve_source_configuration(
+        credentials=client.credentials if client else credentials,
+        page_size=page_size,
+        schema_contract=schema_contract,
+    )
+    client = client or client_from_settings(settings)
+    table_options = validate_table_options(settings.table_options)
+    if options is not None:
+        table_options = validate_table_options({**table_options, name: dict(options)})
+    sync = ObjectSync(
+        client,
+        name,
+        None,
+        table_options.for_object(name),
+        settings.page_size,
+        Catalog(client, include_views=True),
+        LoadTarget([name]),
+    )
+    return object_resource(sync, settings.schema_contract)
 
 
 __all__ = [
+    "caspio_table",
+    "client_from_settings",
     "caspio",
+    "exception_chain",
+    "CallBudget",
+    "CallBudgetExceeded",
+    "DELETED_AT_COLUMN",
+    "KeyScan",
+    "missing_keys",
+    "scan_cost",
+    "scan_keys",
+    "PK_FIELD",
     "select_objects",
     "CaspioSourceConfiguration",
     "resolve_source_configuration",
@@ -163,6 +202,10 @@ __all__ = [
     "SOURCE_NAME",
     "Catalog",
     "plan_object",
+    "resolve_kind",
+    "ObjectKind",
+    "TABLES",
+    "VIEWS",
     "ObjectPlan",
     "design_changes",
     "DesignChanges",
@@ -170,7 +213,9 @@ __all__ = [
     "probe_destination",
     "check_account",
     "stale_reason",
-    "options_for",
+    "TableOptions",
+    "TableOptionsMap",
+    "DeleteMode",
     "validate_table_options",
     "CaspioAccountMismatchError",
     "CaspioDesignChangeError",

@@ -1,7 +1,7 @@
 """A page of Caspio records -> a ``pyarrow.Table`` with the object's prebuilt schema.
 
 Why column-wise with a fixed schema: dlt's row-by-row JSON normalizer infers types value by
-value (about 8x slower and 8x more memory on Caspio-shaped rows); here each column is one
+value (many times slower and larger on Caspio-shaped rows); here each column is one
 vectorised Arrow conversion (ISO strings -> timestamps, floats -> decimal(19,4), zone ->
 UTC), and dlt takes the Arrow table on its fast path, writing Parquet directly. Odd values
 (a number in a text field, a date with an offset) fall back to a per-value conversion for that
@@ -84,17 +84,7 @@ def _finish_naive_dt(wire: ArrowColumn, spec: FieldSpec) -> ArrowColumn:
 
 
 def _naive_dt(values: list[Any], spec: FieldSpec) -> pa.Array:
-    try:
-        return _from_wire(values, spec)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        out: list[dt.datetime | None] = []
-        for v in values:
-            if v is None or v == "":
-                out.append(None)
-                continue
-            d = parse_wire_datetime(str(v))
-            out.append(d.astimezone(UTC).replace(tzinfo=None) if d.tzinfo else d)
-        return timestamp_array(out, pa.timestamp("us"))
+    return _datetimes(values, spec, lambda d: d.astimezone(UTC).replace(tzinfo=None))
 
 
 def _finish_zoned_dt(wire: ArrowColumn, spec: FieldSpec) -> ArrowColumn:
@@ -106,7 +96,19 @@ def _finish_zoned_dt(wire: ArrowColumn, spec: FieldSpec) -> ArrowColumn:
 
 
 def _zoned_dt(values: list[Any], spec: FieldSpec) -> pa.Array:
-    assert spec.tz is not None
+    tz = spec.tz
+    assert tz is not None
+    return _datetimes(values, spec, lambda d: d.astimezone(UTC), lambda d: local_to_utc(d, tz))
+
+
+def _datetimes(
+    values: list[Any],
+    spec: FieldSpec,
+    with_offset: Callable[[dt.datetime], dt.datetime],
+    without_offset: Callable[[dt.datetime], dt.datetime] = lambda d: d,
+) -> pa.Array:
+    """Date/time values: Arrow's parser first; odd ones ('' as null, an offset Caspio never
+    sends) value by value, each placed in the field's zone by the two functions."""
     try:
         return _from_wire(values, spec)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
@@ -116,7 +118,7 @@ def _zoned_dt(values: list[Any], spec: FieldSpec) -> pa.Array:
                 out.append(None)
                 continue
             d = parse_wire_datetime(str(v))
-            out.append(d.astimezone(UTC) if d.tzinfo else local_to_utc(d, spec.tz))
+            out.append(with_offset(d) if d.tzinfo else without_offset(d))
         return timestamp_array(out, spec.arrow_type)
 
 
@@ -128,7 +130,7 @@ def text_array(values: Sequence[bytes | str | None]) -> pa.Array:
     """UTF-8 values (``None`` for null) as a string array, built by Arrow's string builder.
 
     Why this module never calls ``pa.array`` on Python values: pyarrow's first such call imports
-    pandas (0.3-0.6 s, about 38 MB), in whatever thread converts a page. dlt's extract loop
+    pandas, in whatever thread converts a page. dlt's extract loop
     reads ``sys.modules["pandas"].DataFrame`` for every item meanwhile, and a half-imported
     pandas has none: syncs of the demo account failed that way. Nothing in a sync needs pandas."""
     builder = pa.lib.StringBuilder()
@@ -148,8 +150,7 @@ def read_json_document(
     JSON reader on the calling thread, as a table of one row.
 
     Why a ``BufferReader``: Arrow reads the body's own memory, where a ``BytesIO`` made it copy
-    the body through a Python file object, under the GIL (2.10 against 2.23 ms per page of
-    1,000 rows, best of 3)."""
+    the body through a Python file object, under the GIL."""
     return pa_json.read_json(
         pa.BufferReader(body),
         read_options=pa_json.ReadOptions(use_threads=False, block_size=len(body) + _BLOCK_PADDING),
@@ -261,7 +262,7 @@ straight from JSON (page_decoder) and one built from Python values load identica
 def _from_wire(values: list[Any], spec: FieldSpec) -> ArrowColumn:
     """The converters' fast path: the values as their JSON type, then the kind's last step,
     the same two steps page_decoder takes on the columns Arrow's JSON reader builds."""
-    return FINISHERS[spec.kind](wire_array(values, WIRE_TYPES[spec.kind]), spec)
+    return FINISHERS[spec.value_type](wire_array(values, WIRE_TYPES[spec.value_type]), spec)
 
 
 CONVERTERS: dict[str, Callable[[list[Any], FieldSpec], pa.Array]] = {
@@ -282,5 +283,5 @@ def page_to_arrow(rows: Sequence[Row], schema: ObjectSchema) -> pa.Table:
     for spec in schema.fields:
         name = spec.name
         values = [row.get(name) for row in rows]
-        arrays.append(CONVERTERS[spec.kind](values, spec))
+        arrays.append(CONVERTERS[spec.value_type](values, spec))
     return pa.Table.from_arrays(arrays, schema=schema.arrow_schema)

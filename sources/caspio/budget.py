@@ -17,10 +17,10 @@ from .errors import CaspioError
 class CallBudgetExceeded(CaspioError):
     """The next API call would exceed the run's call budget; it was not sent."""
 
-    def __init__(self, limit: int, spent: int, kind: str, obj: str | None) -> None:
+    def __init__(self, limit: int, spent: int, call: str, obj: str | None) -> None:
         self.limit = limit
         self.spent = spent
-        what = f"{kind} call for {obj!r}" if obj else f"{kind} call"
+        what = f"{call} call for {obj!r}" if obj else f"{call} call"
         super().__init__(
             f"call budget reached: {spent} of --max-calls {limit} Caspio API calls spent, the "
             f"next ({what}) was not sent; tables finished so far are loaded and the next "
@@ -44,11 +44,11 @@ class CallBudget:
         with self._lock:
             return self.limit - self.spent
 
-    def charge(self, kind: str = "other", obj: str | None = None) -> None:
+    def charge(self, call: str = "other", obj: str | None = None) -> None:
         """Reserve one call, or raise :class:`CallBudgetExceeded` without reserving it."""
         with self._lock:
             if self.spent >= self.limit:
-                raise CallBudgetExceeded(self.limit, self.spent, kind, obj)
+                raise CallBudgetExceeded(self.limit, self.spent, call, obj)
             self.spent += 1
 
     def __repr__(self) -> str:

@@ -9,7 +9,7 @@ import threading
 
 from .client import CaspioClient
 from .errors import unknown_objects_error
-from .schema import TABLES, VIEWS
+from .settings import TABLES, VIEWS, ObjectKind
 
 
 class Catalog:
@@ -17,9 +17,9 @@ class Catalog:
         self.client = client
         self.include_views = include_views
         self._lock = threading.Lock()
-        self._objects: list[tuple[str, str]] | None = None
+        self._objects: list[tuple[str, ObjectKind]] | None = None
 
-    def objects(self) -> list[tuple[str, str]]:
+    def objects(self) -> list[tuple[str, ObjectKind]]:
         """``(name, "tables" | "views")`` for every readable object."""
         with self._lock:
             if self._objects is None:
@@ -29,7 +29,7 @@ class Catalog:
                 self._objects = objs
             return self._objects
 
-    def kind_of(self, name: str) -> str:
+    def kind_of(self, name: str) -> ObjectKind:
         objs = self.objects()
         for obj, kind in objs:
             if obj == name:

@@ -18,6 +18,7 @@ from dlt.common.configuration.specs import BaseConfiguration, ConfigSectionConte
 from dlt.common.pipeline import PipelineContext
 from dlt.common.schema.typing import TSchemaContract
 
+from .client import CaspioClient
 from .credentials import CaspioCredentials
 from .errors import CaspioConfigError
 from .settings import (
@@ -103,6 +104,13 @@ CLIENT_SETTINGS = (
     "requests_per_second",
 )
 """The settings that shape the HTTP client rather than what is read."""
+
+
+def client_from_settings(settings: CaspioSourceConfiguration) -> CaspioClient:
+    """The client ``caspio()`` builds from these settings."""
+    return CaspioClient(
+        settings.credentials, **{key: getattr(settings, key) for key in CLIENT_SETTINGS}
+    )
 
 
 def resolve_source_configuration(

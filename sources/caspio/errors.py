@@ -5,7 +5,7 @@ Messages never contain tokens or secrets: the client only ever passes Caspio's o
 (code, message, request id) and the URL path into them.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 
 class CaspioError(Exception):
@@ -81,3 +81,26 @@ def unknown_objects_error(
         f"Unknown Caspio {kind} {missing_s}: the account (as this API profile sees it) has "
         f"{shown or 'no tables or views'}; fix the name in `tables` or grant the profile access"
     )
+
+
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it wraps, outermost first, each once: causes and contexts,
+    dlt's wrapped ``exception``, urllib3's ``reason`` and an exception passed as first arg."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        first_arg = current.args[0] if current.args else None
+        todo.extend(
+            [
+                getattr(current, "exception", None),
+                current.__cause__,
+                current.__context__,
+                getattr(current, "reason", None),
+                first_arg,
+            ]
+        )

@@ -7,17 +7,17 @@ and none of them costs a call while building the source (the listings happen at 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from dlt.extract.resource import DltResource
 
+from .client import CaspioClient
 from .files import attachments_resource, files_resources
 from .metadata import metadata_resources
 from .settings import DEFAULT_PAGE_SIZE
 
 
 def extra_resources(
-    client: Any,
+    client: CaspioClient,
     metadata: bool | Sequence[str] = False,
     files: bool = False,
     attachments: bool | Sequence[str] = False,

@@ -22,7 +22,9 @@ from typing import Any
 import dlt
 from dlt.extract.resource import DltResource
 
+from .client import CaspioClient, api_path
 from .errors import CaspioConfigError
+from .paging import keyset_items, numbered_pages
 from .settings import MAX_PAGE_SIZE, PK_FIELD
 
 FILES_RESOURCE = "caspio_files"
@@ -49,31 +51,25 @@ def parse_caspio_time(value: Any) -> dt.datetime | None:
 
 
 def iter_listing(
-    client: Any, path: str, parent_key: str | None, page_size: int = MAX_PAGE_SIZE
+    client: CaspioClient, path: str, parent_key: str | None, page_size: int = MAX_PAGE_SIZE
 ) -> Iterator[dict[str, Any]]:
     """Every item of a Files-area listing (``/files`` or ``/files/folders``) under one parent.
 
     Pages by ``pageNumber`` (the only paging these endpoints have) and stops on a short page, or
     when the ``Pagination.TotalCount`` of the answer is reached, so a folder of 7 files is 1 call.
     """
-    page = 1
-    seen = 0
-    while True:
-        params: dict[str, Any] = {"pageNumber": page, "pageSize": page_size}
+
+    def get(params: dict[str, Any]) -> Any:
         if parent_key:
             params["externalKey"] = parent_key
-        body = client.get(path, params, kind="files")
-        items = (body.get("Result") if isinstance(body, dict) else body) or []
+        return client.get(path, params, call="files")
+
+    for items in numbered_pages(get, page_size):
         yield from items
-        seen += len(items)
-        total = (body.get("Pagination") or {}).get("TotalCount") if isinstance(body, dict) else None
-        if len(items) < page_size or (total is not None and seen >= int(total)):
-            return
-        page += 1
 
 
 def walk_folders(
-    client: Any, page_size: int = MAX_PAGE_SIZE
+    client: CaspioClient, page_size: int = MAX_PAGE_SIZE
 ) -> Iterator[tuple[str | None, str, dict[str, Any] | None]]:
     """``(folder_key, folder_path, folder_item)`` for the root (key None, path "/") and every
     folder below it, depth first. Each folder is listed once: a cycle cannot loop."""
@@ -155,7 +151,7 @@ class ContentStore:
 
 
 def _download(
-    client: Any,
+    client: CaspioClient,
     store: ContentStore,
     state: dict[str, Any],
     state_key: str,
@@ -171,7 +167,7 @@ def _download(
     known = state.get(state_key)
     if known and known.get("version") == version and store.exists(relative):
         return {"content_path": known["path"], "content_sha256": known["sha256"], "fetched": False}
-    content = client.get_bytes(api_path, kind="content")
+    content = client.get_bytes(api_path, call="content")
     digest = hashlib.sha256(content).hexdigest()
     path = store.write(relative, content)
     state[state_key] = {"version": version, "sha256": digest, "path": path}
@@ -183,7 +179,7 @@ def _as_version(value: Any) -> Any:
 
 
 def files_resources(
-    client: Any,
+    client: CaspioClient,
     download_to: str | None = None,
     page_size: int = MAX_PAGE_SIZE,
     initial_modified: dt.datetime | None = None,
@@ -243,7 +239,7 @@ def files_resources(
                             state,
                             str(row["external_key"]),
                             row["path"],
-                            f"/files/{row['external_key']}",
+                            api_path("files", row["external_key"]),
                             version,
                         )
                     )
@@ -252,7 +248,7 @@ def files_resources(
     return [caspio_folders, caspio_files]
 
 
-def attachment_fields(client: Any, tables: Sequence[str]) -> dict[str, list[str]]:
+def attachment_fields(client: CaspioClient, tables: Sequence[str]) -> dict[str, list[str]]:
     """Per table, its ATTACHMENT fields (one ``/fields`` call per table)."""
     found: dict[str, list[str]] = {}
     for table in tables:
@@ -264,26 +260,25 @@ def attachment_fields(client: Any, tables: Sequence[str]) -> dict[str, list[str]
 
 
 def iter_attachment_info(
-    client: Any, table: str, field: str, page_size: int = MAX_PAGE_SIZE
+    client: CaspioClient, table: str, field: str, page_size: int = MAX_PAGE_SIZE
 ) -> Iterator[dict[str, Any]]:
     """Every attachment's metadata of one field, keyset paged by ``PK_ID``.
 
     ``/tables/{t}/attachments/{field}/fileInfo`` takes only ``q.where``; no answer holds more
     than 1,000 items, so a full answer is followed by ``q.where=PK_ID > <last>``.
     """
-    last: int | None = None
-    while True:
+    path = api_path("tables", table, "attachments", field, "fileInfo")
+
+    def get(last: int | None) -> Any:
         params = {"q.where": f"{PK_FIELD} > {int(last)}"} if last is not None else None
-        body = client.get(f"/tables/{table}/attachments/{field}/fileInfo", params, kind="files")
-        items = sorted(body.get("Result") or [], key=lambda i: int(i.get(PK_FIELD) or 0))
+        return client.get(path, params, call="files")
+
+    for items in keyset_items(get, page_size):
         yield from items
-        if len(items) < page_size or not items:
-            return
-        last = int(items[-1][PK_FIELD])
 
 
 def attachments_resource(
-    client: Any,
+    client: CaspioClient,
     tables: Sequence[str] | None,
     download_to: str | None = None,
     page_size: int = MAX_PAGE_SIZE,
@@ -339,7 +334,7 @@ def attachments_resource(
                                 state,
                                 f"{table}/{field}/{pk}",
                                 f"{table}/{field}/{pk}/{name}",
-                                f"/tables/{table}/attachments/{field}/{pk}",
+                                api_path("tables", table, "attachments", field, pk),
                                 version,
                             )
                         )

@@ -20,7 +20,9 @@ from urllib.parse import urlsplit, urlunsplit
 import dlt
 from dlt.extract.resource import DltResource
 
+from .client import CaspioClient, api_path
 from .errors import CaspioConfigError
+from .paging import numbered_pages
 from .settings import MAX_PAGE_SIZE
 
 APPLICATIONS = "caspio_applications"
@@ -70,30 +72,23 @@ def _result_list(body: Any) -> list[dict[str, Any]]:
 
 
 def iter_users(
-    client: Any, directory_id: str, page_size: int = MAX_PAGE_SIZE
+    client: CaspioClient, directory_id: str, page_size: int = MAX_PAGE_SIZE
 ) -> Iterator[dict[str, Any]]:
     """Users of one directory, ``q.pageNumber``/``q.pageSize`` paged, secrets dropped."""
-    page = 1
-    seen = 0
-    while True:
-        params: dict[str, Any] = {"q.pageNumber": page, "q.pageSize": page_size}
-        if page == 1:
-            params["q.getPaginationInfo"] = "true"
-        body = client.get(f"/directories/{directory_id}/users", params, kind="metadata")
-        users = _result_list(body)
+    path = api_path("directories", directory_id, "users")
+
+    def get(params: dict[str, Any]) -> Any:
+        return client.get(path, params, call="metadata")
+
+    for users in numbered_pages(get, page_size, prefix="q.", count_first=True):
         for user in users:
             clean = drop_secrets(user)
             key = next((clean[k] for k in _USER_KEYS if clean.get(k) is not None), None)
             yield {"directory_id": directory_id, "user_key": str(key), **clean}
-        seen += len(users)
-        total = (body.get("Pagination") or {}).get("TotalCount") if isinstance(body, dict) else None
-        if len(users) < page_size or (total is not None and seen >= int(total)):
-            return
-        page += 1
 
 
 def metadata_resources(
-    client: Any, which: bool | Sequence[str] = True, page_size: int = MAX_PAGE_SIZE
+    client: CaspioClient, which: bool | Sequence[str] = True, page_size: int = MAX_PAGE_SIZE
 ) -> list[DltResource]:
     """The chosen metadata resources (``True``: all of :data:`METADATA_RESOURCES`)."""
     names = list(METADATA_RESOURCES) if which is True else list(which or [])
@@ -106,7 +101,7 @@ def metadata_resources(
 
     def listing(path: str) -> Callable[[], Iterator[dict[str, Any]]]:
         def items() -> Iterator[dict[str, Any]]:
-            for item in _result_list(client.get(path, kind="metadata")):
+            for item in _result_list(client.get(path, call="metadata")):
                 yield drop_secrets(item)
 
         return items
@@ -123,7 +118,7 @@ def metadata_resources(
     )
     def datapages(app: dict[str, Any]) -> Iterator[dict[str, Any]]:
         key = app.get("ExternalKey")
-        body = client.get(f"/bridgeApplications/{key}/datapages", kind="metadata")
+        body = client.get(api_path("bridgeApplications", key, "datapages"), call="metadata")
         for page in _result_list(body):
             yield {"ApplicationKey": key, **drop_secrets(page)}
 
@@ -148,7 +143,7 @@ def metadata_resources(
     )
 
     def webhook_items() -> Iterator[dict[str, Any]]:
-        for hook in _result_list(client.get("/outgoingWebhooks", kind="metadata")):
+        for hook in _result_list(client.get("/outgoingWebhooks", call="metadata")):
             clean = drop_secrets(hook)
             if isinstance(clean.get("OutgoingUrls"), list):
                 clean["OutgoingUrls"] = [redact_url(u) for u in clean["OutgoingUrls"]]

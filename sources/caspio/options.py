@@ -9,15 +9,17 @@ case-insensitively (as Caspio matches them); an exact name wins over patterns::
     fields = ["Order_ID", "Total"]
     lag = 300                        # re-read 5 minutes before the mark (late writers)
     where = "Status <> 'draft'"      # an extra filter, ANDed
+    deletes = "mark"                 # reconcile: mark deleted rows (or "delete", "off")
 """
 
 import dataclasses
 import fnmatch
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Literal
 
 from .errors import CaspioConfigError, unknown_objects_error
 from .filters import check_fragment, identifier
+from .settings import ObjectKind
 
 VALID_OPTIONS = (
     "cursor_field",
@@ -26,9 +28,12 @@ VALID_OPTIONS = (
     "fields",
     "lag",
     "where",
-    "deletes",  # read by deletes.py (the reconcile pass), not by the sync itself
+    "deletes",  # read by the reconcile pass, not by the sync itself
 )
 WRITE_DISPOSITIONS = ("merge", "replace", "append")
+DeleteMode = Literal["delete", "mark", "off"]
+"""What ``reconcile`` does with a row deleted in Caspio: delete it, mark it, or nothing."""
+DELETE_MODES: tuple[DeleteMode, ...] = ("delete", "mark", "off")
 GLOB_CHARS = frozenset("*?[")
 
 
@@ -41,10 +46,19 @@ class TableOptions:
     fields: tuple[str, ...] | None = None
     lag: float = 0.0
     where: str | None = None
+    deletes: DeleteMode = "delete"
 
 
 def is_glob(name: str) -> bool:
     return any(c in GLOB_CHARS for c in name)
+
+
+def _one_of(key: str, option: str, value: Any, choices: Sequence[str]) -> Any:
+    if value not in choices:
+        raise CaspioConfigError(
+            f"table_options.{key}.{option} must be one of {', '.join(choices)}, got {value!r}"
+        )
+    return value
 
 
 def _parse(key: str, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,13 +90,9 @@ def _parse(key: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         else:
             raise CaspioConfigError(f"table_options.{key}.primary_key must be a field name")
     if "write_disposition" in raw:
-        wd = raw["write_disposition"]
-        if wd not in WRITE_DISPOSITIONS:
-            raise CaspioConfigError(
-                f"table_options.{key}.write_disposition must be one of "
-                f"{', '.join(WRITE_DISPOSITIONS)}, got {wd!r}"
-            )
-        out["write_disposition"] = wd
+        out["write_disposition"] = _one_of(
+            key, "write_disposition", raw["write_disposition"], WRITE_DISPOSITIONS
+        )
     if "fields" in raw:
         fields = raw["fields"]
         if isinstance(fields, str):
@@ -100,6 +110,10 @@ def _parse(key: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         if lag < 0:
             raise CaspioConfigError(f"table_options.{key}.lag must be >= 0")
         out["lag"] = lag
+    if "deletes" in raw:
+        mode = raw["deletes"]
+        mode = "delete" if mode is True else "off" if mode in (False, None) else mode
+        out["deletes"] = _one_of(key, "deletes", mode, DELETE_MODES)
     if "where" in raw:
         where = raw["where"]
         if not isinstance(where, str):
@@ -108,35 +122,54 @@ def _parse(key: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+class TableOptionsMap(Mapping[str, Mapping[str, Any]]):
+    """``table_options`` parsed once, at the edge: each key (a name or a glob) with its
+    validated options; ``for_object`` merges the ones that apply to an object."""
+
+    def __init__(self, parsed: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self._parsed = dict(parsed or {})
+
+    def __getitem__(self, key: str) -> Mapping[str, Any]:
+        return self._parsed[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parsed)
+
+    def __len__(self) -> int:
+        return len(self._parsed)
+
+    def for_object(self, name: str) -> TableOptions:
+        """Patterns first, in config order, then the exact name (case-insensitive) wins."""
+        merged: dict[str, Any] = {}
+        lowered = name.lower()
+        for key, opts in self._parsed.items():
+            if is_glob(key) and fnmatch.fnmatchcase(lowered, key.lower()):
+                merged.update(opts)
+        for key, opts in self._parsed.items():
+            if not is_glob(key) and key.lower() == lowered:
+                merged.update(opts)
+        return TableOptions(**merged)
+
+
 def validate_table_options(
     table_options: Mapping[str, Mapping[str, Any]] | None,
-) -> dict[str, dict[str, Any]]:
+) -> TableOptionsMap:
     """Parses every entry up front, so a typo fails before any API call."""
+    if isinstance(table_options, TableOptionsMap):
+        return table_options
     if not table_options:
-        return {}
+        return TableOptionsMap()
     if not isinstance(table_options, Mapping):
         raise CaspioConfigError("table_options must map table names to option tables")
-    return {str(k): _parse(str(k), v) for k, v in table_options.items()}
-
-
-def options_for(name: str, parsed: Mapping[str, Mapping[str, Any]]) -> TableOptions:
-    merged: dict[str, Any] = {}
-    lowered = name.lower()
-    for key, opts in parsed.items():  # patterns first, in config order
-        if is_glob(key) and fnmatch.fnmatchcase(lowered, key.lower()):
-            merged.update(opts)
-    for key, opts in parsed.items():
-        if not is_glob(key) and key.lower() == lowered:
-            merged.update(opts)
-    return TableOptions(**merged)
+    return TableOptionsMap({str(k): _parse(str(k), v) for k, v in table_options.items()})
 
 
 def resolve_names(
-    patterns: Sequence[str], available: Iterable[tuple[str, str]]
-) -> list[tuple[str, str]]:
+    patterns: Sequence[str], available: Iterable[tuple[str, ObjectKind]]
+) -> list[tuple[str, ObjectKind]]:
     """Expands names/globs against ``(name, kind)`` pairs; unknown names fail listing what is."""
     avail = list(available)
-    chosen: list[tuple[str, str]] = []
+    chosen: list[tuple[str, ObjectKind]] = []
     missing: list[str] = []
     for pattern in patterns:
         p = pattern.lower()

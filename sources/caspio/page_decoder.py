@@ -18,7 +18,6 @@ the dict path (``arrow.FINISHERS``), so both ways give the same table for the sa
 (tested value for value, and by a property test over arbitrary pages).
 """
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
@@ -37,33 +36,23 @@ from .arrow import (
     read_json_document,
     text_array,
 )
+from .paging import total_count
 from .schema import FieldSpec, ObjectSchema
 
 _PARSE_POOL = pa.system_memory_pool()
-"""The parser's memory comes from malloc, not Arrow's default mimalloc pool. Pages are parsed in
+"""The parser's memory comes from malloc, not Arrow's default mimalloc pool: pages are parsed in
 several fetch threads at once and freed in another, which mimalloc keeps on per-thread lists
-for a while: a 200k-row sync peaked at 350-353 MiB with mimalloc and 320-331 MiB with this
-(peak RSS of the benchmark's connector, 2 and 3 runs), at the same speed."""
-
-
-def total_count(pagination: Any) -> int | None:
-    """``Pagination.TotalCount`` of a first page, ``None`` when absent or not a count."""
-    total = pagination.get("TotalCount") if isinstance(pagination, Mapping) else None
-    return total if isinstance(total, int) and not isinstance(total, bool) else None
+for a while, raising the peak (measured in docs/benchmarks-analysis.md)."""
 
 
 @dataclass(frozen=True, slots=True)
 class CountedTable:
     """The first page of a read (the one that asks for ``q.getPaginationInfo``), decoded.
 
-    Besides the table it keeps what the reader and the resource need from that page: the row
-    count Caspio reported, the first record's field names (how a sync notices that the object's
-    fields changed since its last run) and the body, re-read as dicts when they did."""
+    Besides the table it keeps the row count Caspio reported."""
 
     table: pa.Table
     total_count: int | None
-    first_keys: frozenset[str] | None
-    body: bytes
 
 
 class _CountedEnvelope(msgspec.Struct, gc=False):
@@ -72,7 +61,6 @@ class _CountedEnvelope(msgspec.Struct, gc=False):
 
 
 _COUNTED_ENVELOPE = msgspec.json.Decoder(_CountedEnvelope)
-_RECORD_KEYS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 
 def _list_texts(raws: list[Any], spec: FieldSpec) -> pa.Array:
@@ -96,9 +84,9 @@ def _finish(wire: pa.Array, spec: FieldSpec) -> ArrowColumn:
     an odd shape (a date with an offset, an empty string in a date field) takes the dict path's
     per-value conversion for this column only."""
     try:
-        return FINISHERS[spec.kind](wire, spec)
+        return FINISHERS[spec.value_type](wire, spec)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return CONVERTERS[spec.kind](wire.to_pylist(), spec)
+        return CONVERTERS[spec.value_type](wire.to_pylist(), spec)
 
 
 class PageDecoder:
@@ -107,15 +95,15 @@ class PageDecoder:
     def __init__(self, schema: ObjectSchema) -> None:
         self.schema = schema
         self._arrow_schema = schema.arrow_schema
-        self._typed = [spec for spec in schema.fields if spec.kind != "json"]
-        self._lists = [spec for spec in schema.fields if spec.kind == "json"]
-        row = pa.struct([pa.field(spec.name, WIRE_TYPES[spec.kind]) for spec in self._typed])
+        self._typed = [spec for spec in schema.fields if spec.value_type != "json"]
+        self._lists = [spec for spec in schema.fields if spec.value_type == "json"]
+        row = pa.struct([pa.field(spec.name, WIRE_TYPES[spec.value_type]) for spec in self._typed])
         self._parse_options = pa_json.ParseOptions(
             explicit_schema=pa.schema([pa.field("Result", pa.list_(row))]),
             unexpected_field_behavior="ignore",
         )
         self._list_decoder: msgspec.json.Decoder[Any] | None = None
-        # one getter per LIST field: a getattr with a name built per row cost 0.2 ms per page
+        # one getter per LIST field, built once: not a getattr with a name built per row
         self._list_getters = [attrgetter(f"f{i}") for i in range(len(self._lists))]
         if self._lists:
             # attribute names are positional (f0, f1, ...): Caspio names need not be identifiers
@@ -154,12 +142,9 @@ class PageDecoder:
             table = self.decode(body)
             if table is None or table.num_rows != len(envelope.Result):
                 return None
-            first_keys = (
-                frozenset(_RECORD_KEYS.decode(envelope.Result[0])) if envelope.Result else None
-            )
         except (ValueError, TypeError, msgspec.MsgspecError):
             return None
-        return CountedTable(table, total_count(envelope.Pagination), first_keys, body)
+        return CountedTable(table, total_count(envelope.Pagination))
 
     def _typed_columns(self, body: bytes) -> tuple[dict[str, ArrowColumn], int] | None:
         parsed = read_json_document(body, self._parse_options, _PARSE_POOL)
@@ -187,4 +172,4 @@ class PageDecoder:
         }
 
 
-__all__ = ["CountedTable", "PageDecoder", "total_count"]
+__all__ = ["CountedTable", "PageDecoder"]

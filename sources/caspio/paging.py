@@ -22,62 +22,46 @@ Views have a string ``PK_ID`` (comma-joined source keys): they are paged sequent
 keyset, with the value quoted.
 """
 
+import datetime as dt
 import math
 import queue
 import threading
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from typing import Any
 
-import orjson
 import pyarrow as pa
 
-from .client import CaspioClient, CaspioResponse
+from .client import CaspioClient
 from .errors import CaspioConfigError
 from .filters import and_, int_literal, string_literal
-from .page_decoder import CountedTable, PageDecoder, total_count
 from .schema import TABLES
-from .settings import MAX_PAGE_SIZE, MIN_PAGE_SIZE, PK_FIELD
+from .settings import MAX_PAGE_SIZE, MIN_PAGE_SIZE, PK_FIELD, ObjectKind
+from .stats import CallKind
 
 Rows = list[dict[str, Any]]
 
 
 class RecordPage:
-    """One records answer: raw row dicts, or a table a decoder already built.
+    """One records answer: row dicts (JSON) or an Arrow table (``reader.py``), with what the
+    first answer of a read tells: the row count asked for and the server's clock."""
 
-    The first page of a read also knows its first record's field names (``field_names``):
-    they tell the resource that the object's fields changed since the last run, and then
-    ``as_rows`` gives the page back as dicts, to be converted with the refreshed fields."""
-
-    __slots__ = ("rows", "table", "first_keys", "body")
+    __slots__ = ("rows", "table", "total_count", "server_time")
 
     def __init__(
         self,
         rows: Rows | None = None,
         table: pa.Table | None = None,
-        first_keys: Collection[str] | None = None,
-        body: bytes | None = None,
+        total_count: int | None = None,
+        server_time: dt.datetime | None = None,
     ) -> None:
         self.rows = rows
         self.table = table
-        self.first_keys = first_keys
-        self.body = body
+        self.total_count = total_count
+        self.server_time = server_time
 
     def __len__(self) -> int:
         return self.table.num_rows if self.table is not None else len(self.rows or ())
-
-    def field_names(self) -> Collection[str] | None:
-        """The first record's field names, when this page knows them (a first page)."""
-        if self.rows:
-            return self.rows[0].keys()
-        return self.first_keys
-
-    def as_rows(self) -> "RecordPage":
-        """This page as row dicts: a decoded first page is re-read from its body."""
-        if self.table is None or self.body is None:
-            return self
-        data = orjson.loads(self.body)
-        return RecordPage(rows=list(data.get("Result") or []))
 
     def pk_at(self, index: int) -> Any:
         if self.table is not None:
@@ -85,17 +69,24 @@ class RecordPage:
         return (self.rows or [])[index].get(PK_FIELD)
 
 
+FetchPage = Callable[[dict[str, str | int]], RecordPage]
+"""Sends one records call with these parameters and gives its page."""
+
+
 class KeysetReader:
     """Reads one object's records (optionally filtered) page by page.
 
-    Iterate ``pages()``; after the first page, ``first_response`` holds that answer (its
-    ``Date`` header is the server time at sync start) and ``total_count`` the matching rows.
+    Iterate ``pages()``; after the first page, ``first_page`` holds that answer (its
+    ``server_time`` is the server's clock at sync start) and ``total_count`` the matching rows.
+    ``fetch`` sends a call and builds its page (default: the JSON rows; ``reader.py`` gives
+    Arrow tables); ``ranges=False`` reads one page after another, as a key scan does, where a
+    gappy key space must not cost a call more than ``ceil(rows / page_size)``.
     """
 
     def __init__(
         self,
         client: CaspioClient,
-        kind: str,
+        kind: ObjectKind,
         name: str,
         *,
         page_size: int = MAX_PAGE_SIZE,
@@ -103,7 +94,9 @@ class KeysetReader:
         select: str | None = None,
         start_after: int | str | None = None,
         max_workers: int | None = None,
-        decoder: PageDecoder | None = None,
+        fetch: FetchPage | None = None,
+        ranges: bool = True,
+        call: CallKind = "records",
     ) -> None:
         if not MIN_PAGE_SIZE <= page_size <= MAX_PAGE_SIZE:
             raise CaspioConfigError(
@@ -117,10 +110,10 @@ class KeysetReader:
         self.select = select
         self.start_after = start_after
         self.max_workers = max_workers or client.max_workers
-        self.decoder = decoder
-        """Decodes pages into tables in the fetching thread (declined pages come as dicts);
-        ``None``: every page as dicts."""
-        self.first_response: CaspioResponse | None = None
+        self.fetch = fetch or self._json_page
+        self.ranges = ranges
+        self.call = call
+        self.first_page: RecordPage | None = None
         self.total_count: int | None = None
 
     # ---- one call --------------------------------------------------------------------------
@@ -146,27 +139,17 @@ class KeysetReader:
             params["q.getPaginationInfo"] = "true"
         return params
 
-    def _fetch(self, lo: int | str | None, hi: int | None, count: bool = False) -> CaspioResponse:
-        decode = None
-        if self.decoder is not None:
-            decode = self.decoder.decode_counted if count else self.decoder.decode
-        return self.client.get_records(self.kind, self.name, self._params(lo, hi, count), decode)
+    def _fetch(self, lo: int | str | None, hi: int | None, count: bool = False) -> RecordPage:
+        return self.fetch(self._params(lo, hi, count))
 
-    def _page(self, resp: CaspioResponse) -> RecordPage:
-        if isinstance(resp.data, pa.Table):
-            return RecordPage(table=resp.data)
-        if isinstance(resp.data, CountedTable):
-            return RecordPage(
-                table=resp.data.table, first_keys=resp.data.first_keys, body=resp.data.body
-            )
+    def _json_page(self, params: dict[str, str | int]) -> RecordPage:
+        resp = self.client.get_records(self.kind, self.name, params, self.call)
         data = resp.data if isinstance(resp.data, Mapping) else {}
-        return RecordPage(rows=list(data.get("Result") or []))
-
-    @staticmethod
-    def _total_count(resp: CaspioResponse) -> int | None:
-        if isinstance(resp.data, CountedTable):
-            return resp.data.total_count
-        return total_count(resp.data.get("Pagination") if isinstance(resp.data, Mapping) else None)
+        return RecordPage(
+            rows=list(data.get("Result") or []),
+            total_count=total_count(data.get("Pagination")),
+            server_time=resp.server_time,
+        )
 
     # ---- iteration -------------------------------------------------------------------------
 
@@ -174,11 +157,10 @@ class KeysetReader:
         """Yields pages (out of PK order when ranges run concurrently)."""
         lo = self.start_after
         while True:
-            resp = self._fetch(lo, None, count=True)
-            page = self._page(resp)
-            total = self._total_count(resp)
-            if self.first_response is None:
-                self.first_response = resp
+            page = self._fetch(lo, None, count=True)
+            total = page.total_count
+            if self.first_page is None:
+                self.first_page = page
                 self.total_count = total
             yield page
             if len(page) < self.page_size:
@@ -187,7 +169,12 @@ class KeysetReader:
             remaining = (total - len(page)) if total is not None else None
             if remaining is not None and remaining <= 0:
                 return
-            if self.kind != TABLES or not isinstance(last, int) or remaining is None:
+            if (
+                not self.ranges
+                or self.kind != TABLES
+                or not isinstance(last, int)
+                or remaining is None
+            ):
                 yield from self._sequential(last, remaining)
                 return
             first = page.pk_at(0)
@@ -205,7 +192,7 @@ class KeysetReader:
         """Page after page from ``last``; stops at a short page, or once the rows the first
         answer counted are read (no empty page to learn that a full one was the last)."""
         while True:
-            page = self._page(self._fetch(last, None))
+            page = self._fetch(last, None)
             yield page
             if remaining is not None:
                 remaining -= len(page)
@@ -230,7 +217,7 @@ class KeysetReader:
             # one range: no point in a thread hop
             lo, hi = bounds[0]
             while True:
-                page = self._page(self._fetch(lo, hi))
+                page = self._fetch(lo, hi)
                 yield page
                 if self._range_done(page, hi):
                     return
@@ -266,7 +253,7 @@ class _ConcurrentRanges:
         self.lock = threading.Lock()
         self.buffered = 0
         self.parked: list[tuple[int, int]] = []
-        self.in_flight: set[Future[CaspioResponse]] = set()
+        self.in_flight: set[Future[RecordPage]] = set()
         self.closed = False
 
     def pages(self) -> Iterator[RecordPage]:
@@ -301,13 +288,13 @@ class _ConcurrentRanges:
         # runs in the fetch thread when the call ends (or here, if it already has)
         fut.add_done_callback(lambda done: self._received(done, hi))
 
-    def _received(self, fut: Future[CaspioResponse], hi: int) -> None:
+    def _received(self, fut: Future[RecordPage], hi: int) -> None:
         with self.lock:
             self.in_flight.discard(fut)
             if self.closed or fut.cancelled():
                 return
         try:
-            page = self.reader._page(fut.result())
+            page = fut.result()
             range_done = self.reader._range_done(page, hi)
             follow_up = None if range_done else (page.pk_at(-1), hi)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
@@ -326,3 +313,51 @@ class _ConcurrentRanges:
                 self._send(*follow_up)
             except BaseException as exc:  # noqa: BLE001 - e.g. the client was closed meanwhile
                 self.received.put(exc)
+
+
+def total_count(pagination: Any) -> int | None:
+    """``Pagination.TotalCount`` of a first page, ``None`` when absent or not a count."""
+    total = pagination.get("TotalCount") if isinstance(pagination, Mapping) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
+
+
+def numbered_pages(
+    get: Callable[[dict[str, Any]], Any],
+    page_size: int,
+    prefix: str = "",
+    count_first: bool = False,
+) -> Iterator[list[dict[str, Any]]]:
+    """The item lists of an endpoint paged by page number (the Files area: ``pageNumber``;
+    directory users: ``q.pageNumber``). Stops on a short page, or once the ``TotalCount`` an
+    answer reports is reached, so a listing of 7 items is one call."""
+    number, seen = 1, 0
+    while True:
+        params: dict[str, Any] = {f"{prefix}pageNumber": number, f"{prefix}pageSize": page_size}
+        if count_first and number == 1:
+            params[f"{prefix}getPaginationInfo"] = "true"
+        body = get(params)
+        items = list((body.get("Result") if isinstance(body, Mapping) else body) or [])
+        yield items
+        seen += len(items)
+        total = total_count(body.get("Pagination")) if isinstance(body, Mapping) else None
+        if len(items) < page_size or (total is not None and seen >= total):
+            return
+        number += 1
+
+
+def keyset_items(
+    get: Callable[[int | None], Any], page_size: int
+) -> Iterator[list[dict[str, Any]]]:
+    """The item lists of an endpoint that takes only ``q.where`` (attachment ``fileInfo``):
+    ``get(last)`` asks for the items after PK_ID ``last``; a full answer is followed."""
+    last: int | None = None
+    while True:
+        body = get(last)
+        items = sorted(
+            (body.get("Result") if isinstance(body, Mapping) else None) or [],
+            key=lambda item: int(item.get(PK_FIELD) or 0),
+        )
+        yield items
+        if len(items) < page_size or not items:
+            return
+        last = int(items[-1][PK_FIELD])

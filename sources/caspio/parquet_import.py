@@ -1,9 +1,9 @@
 """An object's Arrow pages -> one Parquet file that dlt imports as it is (``with_file_import``).
 
 Why: dlt's extract writes Arrow items to Parquet through a Python file object, so each of the
-thousands of page writes in a large table needs the GIL while the fetch threads decode pages.
-On two cores the main thread spent 3.3 s in those writes for 1.1 s of CPU per 1M rows. Written
-here, to a native file from the resource's own worker thread, the writes run outside the GIL,
+thousands of page writes in a large table needs the GIL while the fetch threads decode pages
+(the main thread waited far longer than it computed). Written here, to a native file from the
+resource's own worker thread, the writes run outside the GIL,
 and dlt's extract only links the finished file into the load package.
 
 The file lives inside the load package being extracted, so dlt deletes it with the package
@@ -40,9 +40,7 @@ PARQUET_OPTIONS: dict[str, Any] = {
 }
 """dlt's own defaults (snappy, format 2.6), but no dictionary encoding, which dlt's writer has no
 setting for: Caspio's text columns are mostly distinct values, so building dictionaries is CPU
-spent for a larger file. At 1M rows of the benchmark table, in one session on one emulator: the
-sync took 8.5 and 8.8 s without dictionaries (2 runs) against 9.5 to 10.1 s with them (3 runs),
-and the file was 115 MB against 136 MB."""
+spent for a larger file (faster and smaller without: docs/benchmarks-analysis.md)."""
 
 
 class ParquetImport:

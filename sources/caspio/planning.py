@@ -11,14 +11,15 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .catalog import Catalog
 from .design import DesignChanges, Retyped, design_changes
 from .errors import CaspioConfigError, CaspioDesignChangeError
 from .filters import and_, identifier
 from .incremental import Cursor, cursor_filter, find_cursor
 from .lineage import forget_loaded
-from .options import TableOptions
+from .options import TableOptions, is_glob, resolve_names
 from .schema import VIEWS, ObjectSchema, build_schema
-from .settings import PK_FIELD
+from .settings import PK_FIELD, ObjectKind, object_kind
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,7 +27,7 @@ class ObjectPlan:
     """What one run does for one object."""
 
     name: str
-    kind: str
+    kind: ObjectKind
     schema: ObjectSchema
     cursor: Cursor | None
     write_disposition: str
@@ -70,7 +71,7 @@ def retyped_error(name: str, retyped: Sequence[Retyped]) -> CaspioDesignChangeEr
 
 def plan_object(
     name: str,
-    kind: str,
+    kind: ObjectKind,
     fields: Sequence[Mapping[str, Any]],
     state: Mapping[str, Any],
     options: TableOptions,
@@ -132,3 +133,30 @@ def plan_object(
         design=design,
         full_read_reason=stale,
     )
+
+
+def select_objects(
+    catalog: Catalog, tables: Sequence[str] | None
+) -> list[tuple[str, ObjectKind | None]]:
+    """``(name, kind)`` of the objects a run reads, each once; ``kind`` is ``None`` for a name
+    given exactly (its kind comes from state, or from one listing on its first run)."""
+    if tables is None:
+        selected: list[tuple[str, ObjectKind | None]] = list(catalog.objects())
+    elif any(is_glob(t) for t in tables):
+        selected = list(resolve_names(list(tables), catalog.objects()))
+    else:
+        selected = [(t, None) for t in tables]
+    seen: set[str] = set()
+    unique = []
+    for name, kind in selected:
+        if name.lower() not in seen:
+            seen.add(name.lower())
+            unique.append((name, kind))
+    return unique
+
+
+def resolve_kind(
+    name: str, state: Mapping[str, Any], hint: ObjectKind | None, catalog: Catalog
+) -> ObjectKind:
+    """Table or view: from the object's state, the listing that selected it, or one listing."""
+    return object_kind(state.get("kind")) or hint or catalog.kind_of(name)

@@ -12,6 +12,7 @@ State per resource (no secrets): ``kind``, ``fields`` (the /fields answer loaded
 (append), ``account`` and ``destination`` (whose state it is: ``lineage.py``).
 """
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -22,32 +23,30 @@ import pyarrow.compute as pc
 from dlt.common.schema.typing import TSchemaContract, TTableSchemaColumns
 from dlt.extract.resource import DltResource
 
-from .arrow import expect_json_text_columns, page_to_arrow
+from .arrow import expect_json_text_columns
 from .catalog import Catalog
 from .client import CaspioClient
 from .destination import LoadTarget
 from .errors import (
     CaspioDesignChangeError,
-    CaspioError,
     CaspioObjectNotFoundError,
     unknown_objects_error,
 )
 from .incremental import HighWaterMark
 from .lineage import DestinationFacts, bind, forget_loaded, stale_reason
 from .options import TableOptions
-from .page_decoder import PageDecoder
-from .paging import KeysetReader, RecordPage
 from .parquet_import import ParquetImport, parquet_import
-from .planning import ObjectPlan, plan_object
+from .planning import ObjectPlan, plan_object, resolve_kind
+from .reader import RecordReader
 from .schema import TABLES, VIEWS, changed_column_types
-from .settings import PK_FIELD
+from .settings import PK_FIELD, ObjectKind
 
 logger = logging.getLogger(__name__)
 
 YIELD_BATCH_ROWS = 10_000
 """Pages are handed to dlt ten at a time: dlt recomputes a table's schema for every item it
-gets (about 8% of a bulk sync's CPU when fed 1,000-row pages), while 10,000 rows of even a wide
-table are a few MB."""
+gets (a visible share of a bulk sync's CPU when fed 1,000-row pages), while 10,000 rows of even
+a wide table are a few MB."""
 
 
 def plan_hints(plan: ObjectPlan) -> Any:
@@ -73,28 +72,20 @@ def plan_hints(plan: ObjectPlan) -> Any:
     )
 
 
+@dataclasses.dataclass
 class ObjectSync:
     """Reads one Caspio object for one run (runs inside dlt's extract, maybe in a worker)."""
 
-    def __init__(
-        self,
-        client: CaspioClient,
-        name: str,
-        kind: str | None,
-        options: TableOptions,
-        page_size: int,
-        catalog: Catalog,
-        target: LoadTarget,
-    ) -> None:
-        self.client = client
-        self.name = name
-        self.kind_hint = kind
-        self.options = options
-        self.page_size = page_size
-        self.catalog = catalog
-        self.target = target
+    client: CaspioClient
+    name: str
+    kind_hint: ObjectKind | None
+    """``tables``/``views`` when known (a listing); ``None``: from state or one listing."""
+    options: TableOptions
+    page_size: int
+    catalog: Catalog
+    target: LoadTarget
 
-    def _fields(self, kind: str) -> list[dict[str, Any]]:
+    def _fields(self, kind: ObjectKind) -> list[dict[str, Any]]:
         try:
             return self.client.get_fields(kind, self.name)
         except CaspioObjectNotFoundError:
@@ -103,7 +94,7 @@ class ObjectSync:
     def plan(self, state: dict[str, Any], facts: DestinationFacts | None) -> ObjectPlan:
         """This run's plan: the current ``/fields`` compared with those the object was loaded
         with, and its state with the destination it describes."""
-        kind = state.get("kind") or self.kind_hint or self.catalog.kind_of(self.name)
+        kind = resolve_kind(self.name, state, self.kind_hint, self.catalog)
         table_name = dlt.current.source_schema().naming.normalize_table_identifier(self.name)
         stale = stale_reason(state, facts, self.name, table_name)
         plan = plan_object(self.name, kind, self._fields(kind), state, self.options, stale=stale)
@@ -130,15 +121,13 @@ class ObjectSync:
     def _run(self, state: dict[str, Any]) -> Iterator[Any]:
         facts = self.target.prepare(self.client.host)
         plan = self.plan(state, facts)
-        reader = KeysetReader(
+        reader = RecordReader(
             self.client,
-            plan.kind,
-            self.name,
+            plan.schema,
             page_size=self.page_size,
             where=plan.where,
             select=plan.select,
             start_after=plan.start_after,
-            decoder=PageDecoder(plan.schema),
         )
         hwm = HighWaterMark(plan.cursor, plan.previous_mark) if plan.cursor else None
         max_pk: int | None = plan.start_after
@@ -146,13 +135,10 @@ class ObjectSync:
         batch: list[pa.Table] = []
         sink: ParquetImport | None = None
         hints = plan_hints(plan)
-        if any(spec.kind == "json" for spec in plan.schema.fields):
+        if any(spec.value_type == "json" for spec in plan.schema.fields):
             expect_json_text_columns(self.name)
         try:
-            for page in reader.pages():
-                if not len(page):
-                    continue
-                table = self._to_arrow(page, plan)
+            for table in reader.tables():
                 self.client.stats.count_rows(self.name, table.num_rows)
                 if hwm is not None:
                     hwm.observe(table)
@@ -189,26 +175,13 @@ class ObjectSync:
         state["kind"] = plan.kind
         state["fields"] = list(plan.schema.raw_fields)
         if hwm is not None and plan.cursor is not None:
-            server_start = reader.first_response.server_time if reader.first_response else None
-            mark = hwm.next_mark(server_start)
+            mark = hwm.next_mark(reader.server_time)
             if mark is not None:
                 state["cursor"] = {"field": plan.cursor.name, "value": mark}
         if plan.write_disposition == "append" and max_pk is not None:
             state["last_pk"] = max_pk
         bind(state, self.client.host, facts)
         logger.debug("%s: read (%s)", self.name, plan.write_disposition)
-
-    def _to_arrow(self, page: RecordPage, plan: ObjectPlan) -> pa.Table:
-        """A page as an Arrow table of the plan's schema; values that do not fit the field
-        types (a type changed during this sync) stop the object's read."""
-        if page.table is not None:
-            if not page.table.schema.equals(plan.schema.arrow_schema):  # pragma: no cover
-                raise RuntimeError(f"{self.name}: a page was decoded with another schema")
-            return page.table
-        try:
-            return page_to_arrow(page.rows or [], plan.schema)
-        except (ValueError, TypeError, pa.ArrowException) as error:
-            raise self._unexpected_values(error) from error
 
     def _refuse_changed_types(self, plan: ObjectPlan) -> None:
         changed = changed_column_types(dlt.current.source_schema(), self.name, plan.schema.columns)
@@ -221,13 +194,6 @@ class ObjectSync:
                 f"[{self.name!r}]), refresh='drop_resources'))"
             )
 
-    def _unexpected_values(self, error: Exception) -> CaspioError:
-        return CaspioError(
-            f"{self.name}: a page holds values that do not fit the field types ({error}). A "
-            "field's type was probably changed in Caspio during this sync. Nothing of this "
-            "table was loaded; run again (the next run sees the new type and says what to do)"
-        )
-
     @staticmethod
     def _hand_over(table: pa.Table, sink: ParquetImport | None) -> Iterator[pa.Table]:
         if sink is None:
@@ -237,17 +203,10 @@ class ObjectSync:
 
 
 def object_resource(
-    client: CaspioClient,
-    name: str,
-    kind: str | None,
-    options: TableOptions,
-    page_size: int,
-    catalog: Catalog,
-    target: LoadTarget,
-    schema_contract: TSchemaContract | None = None,
+    sync: ObjectSync, schema_contract: TSchemaContract | None = None
 ) -> DltResource:
     """The dlt resource of one Caspio object (name = Caspio name; dlt normalises the table)."""
-    sync = ObjectSync(client, name, kind, options, page_size, catalog, target)
+    name = sync.name
 
     def read_object() -> Iterator[Any]:
         yield from sync.run()

@@ -27,7 +27,7 @@ Label and description become the column description.
 import dataclasses
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
@@ -40,8 +40,9 @@ from .timezones import zone
 
 logger = logging.getLogger(__name__)
 
-TABLES = "tables"
-VIEWS = "views"
+TABLES = s.TABLES
+VIEWS = s.VIEWS
+ValueType = Literal["text", "int", "float", "decimal", "bool", "naive_dt", "zoned_dt", "json"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,8 +51,8 @@ class FieldSpec:
 
     name: str
     caspio_type: str
-    kind: str
-    """text | int | float | decimal | bool | naive_dt | zoned_dt | json"""
+    value_type: ValueType
+    """How its values convert: text | int | float | decimal | bool | naive_dt | zoned_dt | json"""
     arrow_type: pa.DataType
     column: TColumnSchema
     tz: ZoneInfo | None = None
@@ -63,7 +64,7 @@ class ObjectSchema:
     """The load schema of one table or view: ordered fields, Arrow schema, dlt columns."""
 
     name: str
-    kind: str
+    kind: s.ObjectKind
     fields: tuple[FieldSpec, ...]
     raw_fields: tuple[Mapping[str, Any], ...]
 
@@ -107,38 +108,39 @@ def field_spec(field: Mapping[str, Any]) -> FieldSpec | None:
         return None
     col: TColumnSchema = {"name": name, "nullable": True}
     tz: ZoneInfo | None = None
+    value_type: ValueType
     if ctype in s.TEXT_TYPES:
-        kind, atype = "text", pa.string()
+        value_type, atype = "text", pa.string()
         col["data_type"] = "text"
     elif ctype in s.INTEGER_TYPES:
-        kind, atype = "int", pa.int64()
+        value_type, atype = "int", pa.int64()
         col["data_type"] = "bigint"
     elif ctype in s.FLOAT_TYPES:
-        kind, atype = "float", pa.float64()
+        value_type, atype = "float", pa.float64()
         col["data_type"] = "double"
     elif ctype in s.DECIMAL_TYPES:
-        kind, atype = "decimal", pa.decimal128(s.CURRENCY_PRECISION, s.CURRENCY_SCALE)
+        value_type, atype = "decimal", pa.decimal128(s.CURRENCY_PRECISION, s.CURRENCY_SCALE)
         col["data_type"] = "decimal"
         col["precision"] = s.CURRENCY_PRECISION
         col["scale"] = s.CURRENCY_SCALE
     elif ctype in s.BOOL_TYPES:
-        kind, atype = "bool", pa.bool_()
+        value_type, atype = "bool", pa.bool_()
         col["data_type"] = "bool"
     elif ctype in s.NAIVE_DATETIME_TYPES:
-        kind, atype = "naive_dt", pa.timestamp("us")
+        value_type, atype = "naive_dt", pa.timestamp("us")
         col["data_type"] = "timestamp"
         col["timezone"] = False
     elif ctype in s.ZONED_DATETIME_TYPES:
-        kind, atype = "zoned_dt", pa.timestamp("us", tz="UTC")
+        value_type, atype = "zoned_dt", pa.timestamp("us", tz="UTC")
         col["data_type"] = "timestamp"
         col["timezone"] = True
         tz = zone(field.get("TimeZone"))
     elif ctype in s.LIST_TYPES:
-        kind, atype = "json", pa.string()
+        value_type, atype = "json", pa.string()
         col["data_type"] = "json"
     else:
         logger.warning("Caspio field %s has unknown type %r: loading it as text", name, ctype)
-        kind, atype = "text", pa.string()
+        value_type, atype = "text", pa.string()
         col["data_type"] = "text"
     description = _description(field)
     if description:
@@ -146,7 +148,7 @@ def field_spec(field: Mapping[str, Any]) -> FieldSpec | None:
     return FieldSpec(
         name=name,
         caspio_type=ctype,
-        kind=kind,
+        value_type=value_type,
         arrow_type=atype,
         column=col,
         tz=tz,
@@ -154,7 +156,7 @@ def field_spec(field: Mapping[str, Any]) -> FieldSpec | None:
     )
 
 
-def pk_spec(kind: str) -> FieldSpec:
+def pk_spec(kind: s.ObjectKind) -> FieldSpec:
     if kind == VIEWS:
         col: TColumnSchema = {
             "name": s.PK_FIELD,
@@ -170,7 +172,7 @@ def pk_spec(kind: str) -> FieldSpec:
 
 def build_schema(
     name: str,
-    kind: str,
+    kind: s.ObjectKind,
     raw_fields: Sequence[Mapping[str, Any]],
     selected: Iterable[str] | None = None,
 ) -> ObjectSchema:

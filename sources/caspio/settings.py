@@ -4,6 +4,8 @@ Every number here is either a documented API limit (see the project's Caspio API
 default a user can override through the source's arguments / config.
 """
 
+from typing import Literal
+
 API_ROOT = "/integrations/rest/v3"
 """REST v3 root under the integration URL host (``/rest/v3`` does not exist on Caspio)."""
 TOKEN_PATH = "/oauth/token"
@@ -62,3 +64,13 @@ CURSOR_TYPES: frozenset[str] = NAIVE_DATETIME_TYPES | ZONED_DATETIME_TYPES
 
 CURRENCY_PRECISION = 19
 CURRENCY_SCALE = 4
+
+ObjectKind = Literal["tables", "views"]
+"""A table or a view: the path segment of its API calls."""
+TABLES: ObjectKind = "tables"
+VIEWS: ObjectKind = "views"
+
+
+def object_kind(value: object) -> ObjectKind | None:
+    """A kind read back from state (``None`` when absent or not one)."""
+    return TABLES if value == TABLES else VIEWS if value == VIEWS else None

@@ -7,10 +7,13 @@ copies per-object figures into dlt's resource metrics; the pipeline layer prints
 
 import threading
 from collections import Counter
-from typing import Any
+from typing import Any, Literal
 
-CALL_KINDS = ("token", "listing", "fields", "records", "other")
-_OBJECT_KINDS = {"records": "record_calls", "fields": "fields_calls"}
+CallKind = Literal[
+    "token", "listing", "fields", "records", "keys", "files", "content", "metadata", "other"
+]
+"""What a call was for: how the calls a run spent are counted and reported."""
+_PER_OBJECT = {"records": "record_calls", "fields": "fields_calls"}
 
 
 class CaspioStats:
@@ -20,7 +23,8 @@ class CaspioStats:
         self._lock = threading.Lock()
         self.calls = 0
         """Every HTTP request sent (what Caspio bills): token calls, failures and retries too."""
-        self.by_kind: Counter[str] = Counter()
+        self.by_call: Counter[str] = Counter()
+        """Calls by what they were for (``CallKind``)."""
         self.retries: Counter[str] = Counter()
         """Retried attempts by reason: "429", "500", "connection", "timeout", "invalid_json"..."""
         self.auth_replays = 0
@@ -35,21 +39,21 @@ class CaspioStats:
 
     @property
     def token_calls(self) -> int:
-        return self.by_kind["token"]
+        return self.by_call["token"]
 
     @property
     def record_calls(self) -> int:
-        return self.by_kind["records"]
+        return self.by_call["records"]
 
-    def count_call(self, kind: str, obj: str | None = None) -> None:
+    def count_call(self, call: CallKind, obj: str | None = None) -> None:
         with self._lock:
             self.calls += 1
-            self.by_kind[kind] += 1
+            self.by_call[call] += 1
             if obj is not None:
                 c = self.objects.setdefault(obj, Counter())
                 c["calls"] += 1
-                if kind in _OBJECT_KINDS:
-                    c[_OBJECT_KINDS[kind]] += 1
+                if call in _PER_OBJECT:
+                    c[_PER_OBJECT[call]] += 1
 
     def count_retry(self, reason: str, wait: float) -> None:
         with self._lock:
@@ -78,11 +82,11 @@ class CaspioStats:
         with self._lock:
             return {
                 "calls": self.calls,
-                "token_calls": self.by_kind["token"],
-                "listing_calls": self.by_kind["listing"],
-                "fields_calls": self.by_kind["fields"],
-                "record_calls": self.by_kind["records"],
-                "other_calls": self.by_kind["other"],
+                "token_calls": self.by_call["token"],
+                "listing_calls": self.by_call["listing"],
+                "fields_calls": self.by_call["fields"],
+                "record_calls": self.by_call["records"],
+                "other_calls": self.by_call["other"],
                 "retries": sum(self.retries.values()),
                 "retries_by_reason": dict(self.retries),
                 "auth_replays": self.auth_replays,

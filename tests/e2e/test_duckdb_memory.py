@@ -13,8 +13,9 @@ import duckdb
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pipelines import caspio_pipeline
-from pipelines.caspio_pipeline import _ran_out_of_memory, run_sync
+from pipelines import duckdb_pool
+from pipelines.caspio_pipeline import run_sync
+from pipelines.duckdb_pool import ran_out_of_memory
 from sources.caspio import CaspioCredentials
 
 ROWS = 20_000
@@ -40,7 +41,7 @@ def test_a_merge_out_of_memory_is_loaded_again_with_a_larger_pool(
     caspio_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     _, credentials = _changed_table(caspio_emulator_factory)
-    monkeypatch.setattr(caspio_pipeline, "DUCKDB_MEMORY_LIMITS", (TOO_SMALL, "256MB"))
+    monkeypatch.setattr(duckdb_pool, "DUCKDB_MEMORY_LIMITS", (TOO_SMALL, "256MB"))
     caplog.set_level(logging.WARNING)
 
     report = run_sync(duckdb_file="mem.duckdb", credentials=credentials, tables=["T"])
@@ -64,7 +65,7 @@ def test_a_pool_the_user_set_is_never_grown(
     )
     with pytest.raises(PipelineStepFailed) as failed:
         run_sync(duckdb_file="mem.duckdb", credentials=credentials, tables=["T"])
-    assert failed.value.step == "load" and _ran_out_of_memory(failed.value)
+    assert failed.value.step == "load" and ran_out_of_memory(failed.value)
 
 
 def test_only_duckdb_out_of_memory_counts_as_out_of_memory() -> None:
@@ -74,5 +75,5 @@ def test_only_duckdb_out_of_memory_counts_as_out_of_memory() -> None:
         except duckdb.Error as inner:
             raise RuntimeError("job failed") from inner
     except RuntimeError as wrapped:
-        assert _ran_out_of_memory(wrapped)
-    assert not _ran_out_of_memory(RuntimeError("disk full"))
+        assert ran_out_of_memory(wrapped)
+    assert not ran_out_of_memory(RuntimeError("disk full"))

@@ -10,12 +10,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from pipelines.caspio_pipeline import (
-    _duckdb_credentials,
-    _fewer_gc_passes,
-    _malloc_for_arrow,
-    run_sync,
-)
+from pipelines.caspio_pipeline import _fewer_gc_passes, _malloc_for_arrow, run_sync
+from pipelines.duckdb_pool import duckdb_credentials
 from sources.caspio import CaspioCredentials
 
 
@@ -55,7 +51,7 @@ def test_duckdb_global_config_from_an_env_var_replaces_the_default(
 ) -> None:
     """dlt's env convention gives a JSON object as text; it must be read as the dict it is."""
     monkeypatch.delenv("DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", raising=False)
-    assert _duckdb_credentials("x.duckdb").global_config == {
+    assert duckdb_credentials("x.duckdb").global_config == {
         "memory_limit": "48MB",
         "preserve_insertion_order": False,
     }
@@ -63,4 +59,4 @@ def test_duckdb_global_config_from_an_env_var_replaces_the_default(
         "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG",
         '{"memory_limit": "64MB", "threads": 1}',
     )
-    assert _duckdb_credentials("x.duckdb").global_config == {"memory_limit": "64MB", "threads": 1}
+    assert duckdb_credentials("x.duckdb").global_config == {"memory_limit": "64MB", "threads": 1}

@@ -11,7 +11,8 @@ import pytest
 
 from pipelines.caspio_pipeline import build_pipeline, run_sync
 from pipelines.reconcile import reconcile
-from sources.caspio.deletes import DELETED_AT_COLUMN, delete_mode, missing_keys, scan_cost
+from sources.caspio import validate_table_options
+from sources.caspio.deletes import DELETED_AT_COLUMN, missing_keys, scan_cost
 from sources.caspio.errors import CaspioConfigError
 from tests.features.helpers import (
     CONTACTS_AND_NOTES,
@@ -130,11 +131,15 @@ def _all_rows_small(pipeline: Any) -> dict[str, list[dict[str, Any]]]:
 
 
 def test_delete_mode_option_is_validated() -> None:
-    assert delete_mode("Orders", {"orders": {"deletes": "mark"}}) == "mark"
-    assert delete_mode("Orders", {}) == "delete"
-    assert delete_mode("Orders", {"Orders": {"deletes": False}}) == "off"
+    def mode(options: dict[str, Any]) -> str:
+        return validate_table_options(options).for_object("Orders").deletes
+
+    assert mode({"orders": {"deletes": "mark"}}) == "mark"
+    assert mode({}) == "delete"
+    assert mode({"Orders": {"deletes": False}}) == "off"
+    assert mode({"Ord*": {"deletes": "mark"}, "Orders": {"lag": 5}}) == "mark"
     with pytest.raises(CaspioConfigError, match="deletes"):
-        delete_mode("Orders", {"Orders": {"deletes": "purge"}})
+        mode({"Orders": {"deletes": "purge"}})
 
 
 def test_missing_keys_is_a_set_difference() -> None:

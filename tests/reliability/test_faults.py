@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.errors import exception_chain
+from sources.caspio import exception_chain
 
 from .harness import (
     ITEMS,
@@ -95,7 +95,7 @@ def test_backoff_is_exponential_jittered_capped_and_bounded(
     base, cap = 0.02, 0.12
     client = make_client(emulator, backoff_base=base, backoff_max=cap, max_retries=5)
     client.list_tables()  # the token, outside the measured calls
-    caplog.set_level("DEBUG", logger="sources.caspio.client")
+    caplog.set_level("DEBUG", logger="sources.caspio.retries")
     for _ in range(25):
         emulator.script_faults(["503"] * 4)
         client.list_tables()
@@ -128,7 +128,7 @@ def test_retry_after_is_honoured(emulator: Any, caplog: pytest.LogCaptureFixture
     client.list_tables()
     emulator.configure(retry_after=1)
     emulator.script_faults(["429"])
-    caplog.set_level("DEBUG", logger="sources.caspio.client")
+    caplog.set_level("DEBUG", logger="sources.caspio.retries")
     started = time.monotonic()
     assert client.list_tables() == [ITEMS, NOTES]
     assert time.monotonic() - started >= 1.0

@@ -177,7 +177,7 @@ def test_a_field_whose_type_changed_stops_the_sync_before_any_load(
     assert failed.value.step == "extract"
     assert "Priority from INTEGER to STRING (column bigint -> text)" in str(failed.value)
     assert "--full-refresh" in str(failed.value)
-    assert client.stats.by_kind["fields"] == 1
+    assert client.stats.by_call["fields"] == 1
     assert not any(e.path.endswith("/records") for e in emu.log)
     assert query(tmp_path, "SELECT priority FROM caspio.notes") == [(1,)], "nothing lost"
     # a full refresh (caspio-sync run --full-refresh) rebuilds the table with the new type

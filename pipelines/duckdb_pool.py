@@ -1,0 +1,88 @@
+"""DuckDB's memory for a sync: a small buffer pool, grown only for a load that needs more.
+
+A load that runs out of memory under one limit is loaded again with the next: the failed job is
+left pending, so the same package finishes, nothing lost or loaded twice. A user who sets
+``[destination.duckdb.credentials.global_config]`` (or its env var) chooses the settings, and no
+limit is grown. ``preserve_insertion_order = false`` lets DuckDB insert a Parquet file on all
+cores; rows then sit in no particular order, as SQL promises anyway.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import dlt
+from dlt.common.pipeline import LoadInfo
+from dlt.pipeline.exceptions import PipelineStepFailed
+from dlt.pipeline.pipeline import Pipeline
+
+from sources.caspio import exception_chain
+
+logger = logging.getLogger(__name__)
+
+
+DUCKDB_MEMORY_LIMITS = ("48MB", "128MB", "512MB", "2GB")
+"""DuckDB's buffer pool for a load: the first limit, then the next ones only for a load that
+ran out of memory under the one before. Why small first: DuckDB's default takes 80% of the
+machine's RAM and a load fills it with cached blocks, so the peak grew with the table; why
+grow: a merge needs working memory. The measurements are in docs/benchmarks-analysis.md."""
+
+
+def duckdb_credentials(duckdb_file: str, memory_limit: str | None = None) -> Any:
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+    credentials = DuckDbCredentials(duckdb_file)
+    configured = _configured_duckdb_settings()
+    credentials.global_config = configured or {
+        "memory_limit": memory_limit or DUCKDB_MEMORY_LIMITS[0],
+        "preserve_insertion_order": False,
+    }
+    return credentials
+
+
+def _configured_duckdb_settings() -> dict[str, Any]:
+    # typed, so a JSON object in DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG is parsed too
+    configured: Any = dlt.config.get("destination.duckdb.credentials.global_config", dict)
+    return dict(configured) if configured else {}
+
+
+def ran_out_of_memory(failed: BaseException) -> bool:
+    """True if DuckDB's out-of-memory error is anywhere in the failure (dlt wraps a job's error
+    in its retry exceptions, keeping the original text)."""
+    return any(
+        "Out of Memory Error" in str(exc) or type(exc).__name__ == "OutOfMemoryException"
+        for exc in exception_chain(failed)
+    )
+
+
+def run_growing_duckdb_pool(
+    pipeline: Pipeline, run: Callable[[], LoadInfo], duckdb_file: str | None
+) -> LoadInfo:
+    """``run()``; if its load ran out of DuckDB memory under our own limit, the pending package
+    is loaded again with the next limit of ``DUCKDB_MEMORY_LIMITS``."""
+    larger = list(DUCKDB_MEMORY_LIMITS[1:])
+    while True:
+        try:
+            return run()
+        except PipelineStepFailed as failed:
+            if (
+                duckdb_file is None
+                or not larger
+                or failed.step != "load"
+                or _configured_duckdb_settings()
+                or not ran_out_of_memory(failed)
+            ):
+                raise
+            limit = larger.pop(0)
+            logger.warning(
+                "DuckDB ran out of memory loading this sync; loading it again with memory_limit"
+                " %s (set destination.duckdb.credentials.global_config to choose)",
+                limit,
+            )
+            destination = dlt.destinations.duckdb(
+                credentials=duckdb_credentials(duckdb_file, limit)
+            )
+            run = functools.partial(pipeline.load, destination=destination)

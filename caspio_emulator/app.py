@@ -25,10 +25,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import orjson
 
-from . import design
+from . import attachments, design, webhooks
 from .faults import Knobs, RequestLogEntry
 from .sql import QueryError, compile_query, star_columns
-from .store import Store, Table
+from .store import Store, Table, View
 
 V3_ROOT = "/integrations/rest/v3"
 V2_ROOT = "/rest/v2"
@@ -173,7 +173,14 @@ class App:
         self.bridge_apps: list[dict[str, Any]] = []
         self.directories: list[dict[str, Any]] = []
         self.tasks: list[dict[str, Any]] = []
-        self.webhooks: list[dict[str, Any]] = []
+        # outgoing webhooks: definitions, routes and deliveries; told of every record change
+        self.hooks = webhooks.WebhookHub(
+            store,
+            lambda: (list(knobs.settings.webhook_retry_seconds), knobs.settings.webhook_timeout),
+            account_id=host_name.split(".")[0],
+            created_by=client_id,
+        )
+        store.sink = self.hooks
         self.tokens: dict[str, float] = {}  # access token -> monotonic expiry
         self.refresh_tokens: OrderedDict[str, float] = OrderedDict()
         self.token_lock = threading.Lock()
@@ -259,7 +266,8 @@ class App:
         if not segs:
             raise not_found()
         head = segs[0].lower()
-        if method in ("POST", "PUT", "DELETE"):
+        if method in ("POST", "PUT", "DELETE") and body:
+            # only a body needs the JSON type: Caspio's own n8n node sends its DELETEs bare
             ctype = (headers.get("Content-Type") or "").lower()
             if "application/json" not in ctype:
                 raise ApiError(415, "UnsupportedMediaType", "Content-Type must be application/json")
@@ -267,6 +275,8 @@ class App:
             return self.tables_route(method, segs[1:], params, body)
         if head == "views":
             return self.views_route(method, segs[1:], params, body)
+        if head == "outgoingwebhooks":
+            return self.webhooks_route(method, segs[1:], body)
         if method != "GET":
             raise ApiError(405, "MethodNotAllowed", "The requested method is not supported")
         if head == "files":
@@ -277,8 +287,6 @@ class App:
             return self.directories_route(segs[1:], params)
         if head == "dataimportexporttasks":
             return self.tasks_route(segs[1:])
-        if head == "outgoingwebhooks":
-            return self.webhooks_route(segs[1:])
         raise not_found()
 
     # -------------------------------------------------------- tables & views
@@ -314,9 +322,8 @@ class App:
             return json_response(
                 200, {"Result": [f.Name for f in t.fields if f.Type == "PASSWORD"]}
             )
-        if sub[0] == "attachments" and len(sub) == 3:
-            self._get_only(method)
-            return self.attachment_get(t, segs[2], segs[3], params)
+        if sub[0] == "attachments":
+            return self.attachment_route(method, t, segs[2:], params)
         raise not_found()
 
     def fields_route(self, method: str, t: Table, segs: list[str], body: bytes) -> Response:
@@ -369,6 +376,8 @@ class App:
             raise ApiError(
                 405, "MethodNotAllowed", "Writing through views is not supported by the emulator"
             )
+        if sub[0] == "attachments":
+            return self.attachment_route(method, v, segs[2:], params)
         raise not_found()
 
     @staticmethod
@@ -450,7 +459,7 @@ class App:
 
     def records_post(self, t: Table, params: dict[str, str], body: bytes) -> Response:
         values = self._json_body(body)
-        pk = self.store.insert(t.name, values)
+        pk = self.store.insert(t.name, values, source=webhooks.REST_SOURCE)
         if (params.get("response") or "").lower() == "rows":
             return json_response(201, {"Result": self.store.rows_by_pk(t, [pk])})
         return Response(201, b"", None)
@@ -458,52 +467,37 @@ class App:
     def records_put(self, t: Table, params: dict[str, str], body: bytes) -> Response:
         values = self._json_body(body)
         where = self._where(params)
-        pks = self.store.update(t.name, where, values)
+        pks = self.store.update(t.name, where, values, source=webhooks.REST_SOURCE)
         rows = self.store.rows_by_pk(t, pks) if params.get("response", "").lower() == "rows" else []
         return json_response(200, {"RecordsAffected": len(pks), "Result": rows})
 
     def records_delete(self, t: Table, params: dict[str, str]) -> Response:
-        n = self.store.delete(t.name, self._where(params))
+        n = self.store.delete(t.name, self._where(params), source=webhooks.REST_SOURCE)
         return json_response(200, {"RecordsAffected": n})
 
-    def attachment_get(
-        self, t: Table, field_name: str, pk_or_info: str, params: dict[str, str]
+    def attachment_route(
+        self, method: str, obj: Table | View, segs: list[str], params: dict[str, str]
     ) -> Response:
-        f = t.field(field_name)
-        if f is None:
-            raise ApiError(404, "FieldNotFound", f"Field '{field_name}' not found")
-        if f.Type != "ATTACHMENT":
-            raise bad_param(f"Field '{f.Name}' is not an attachment field")
-        tkey, fkey = t.name.lower(), f.Name.lower()
-        if pk_or_info.lower() == "fileinfo":
-            where = params.get("q.where")
-            if where:
-                with self.store.lock:
-                    pks = self.store.where_pks(t, where)
-            else:
-                pks = sorted(k[2] for k in self.store.attachments if k[0] == tkey and k[1] == fkey)
-            result = []
-            for pk in pks:
-                a = self.store.attachments.get((tkey, fkey, pk))
-                if a is not None:
-                    result.append(
-                        {
-                            "PK_ID": pk,
-                            "FileName": a.name,
-                            "FileType": a.content_type,
-                            "Size": len(a.content),
-                            "DateCreated": a.created,
-                            "DateUpdated": a.updated,
-                        }
-                    )
-            return json_response(200, {"Result": result})
-        try:
-            pk = int(pk_or_info)
-        except ValueError as exc:
-            raise bad_param(f"Invalid PK_ID '{pk_or_info}'") from exc
-        a = self.store.attachments.get((tkey, fkey, pk))
-        if a is None:
+        """``{obj}/attachments/{field}/fileInfo`` and ``/{PK_ID}`` (attachments.py); the
+        OpenAPI's attachment writes (upload, rename, DELETE) are not emulated: 405."""
+        if len(segs) not in (1, 2):
             raise not_found()
+        if method != "GET":
+            raise ApiError(405, "MethodNotAllowed", "Attachment writes are not emulated")
+        if len(segs) == 1:
+            raise not_found()
+        f = attachments.attachment_field(obj.scope, segs[0])
+        if segs[1].lower() == "fileinfo":
+            where = attachments.where_param(params)
+            if isinstance(obj, View):
+                result = attachments.view_file_info(self.store, obj, f, where)
+            else:
+                result = attachments.table_file_info(self.store, obj, f, where)
+            return json_response(200, {"Result": result})
+        if isinstance(obj, View):
+            a = attachments.view_file(self.store, obj, f, segs[1])
+        else:
+            a = attachments.table_file(self.store, obj, f, segs[1])
         return Response(
             200,
             a.content,
@@ -670,33 +664,13 @@ class App:
             raise not_found()
         return json_response(200, {"Result": task})
 
-    def webhooks_route(self, segs: list[str]) -> Response:
-        def strip(w: dict[str, Any], drop: tuple[str, ...]) -> dict[str, Any]:
-            return {k: v for k, v in w.items() if k not in drop}
-
-        list_drop = ("events", "Events", "Messages", "Calls", "Errors")
-        if not segs:
-            return json_response(200, [strip(w, list_drop) for w in self.webhooks])
-        hook = next(
-            (w for w in self.webhooks if str(w.get("Id", "")).lower() == segs[0].lower()), None
-        )
-        if hook is None:
-            raise not_found()
-        events = hook.get("events") or []
-        if len(segs) == 1:
-            out = strip(hook, ("events",))
-            out.setdefault("Events", len(events))
-            for k in ("Messages", "Calls", "Errors"):
-                out.setdefault(k, 0)
-            return json_response(200, out)
-        if segs[1].lower() == "events":
-            if len(segs) == 2:
-                return json_response(200, events)
-            ev = next((e for e in events if str(e.get("Id", "")).lower() == segs[2].lower()), None)
-            if ev is None or len(segs) > 3:
-                raise not_found()
-            return json_response(200, ev)
-        raise not_found()
+    def webhooks_route(self, method: str, segs: list[str], body: bytes) -> Response:
+        """``/outgoingWebhooks(/{id}(/events(/{eventId})))``: webhooks.py answers."""
+        parsed = self._json_body(body) if method in ("POST", "PUT") else None
+        status, obj = self.hooks.route(method, segs, parsed)
+        if obj is None:
+            return Response(status, b"", None)
+        return json_response(status, obj)
 
 
 # ---------------------------------------------------------------- the socket side

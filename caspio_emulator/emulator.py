@@ -8,7 +8,7 @@ thread; ``stop()`` shuts the listener and every open keep-alive connection.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from .app import App, Server
 from .dataset import Dataset, build_store, generate, load_dataset
 from .faults import Knobs, RequestLogEntry, Settings, parse_rate_limit
 from .store import Store, real_clock
+from .webhooks import WebhookDelivery
 
 DEFAULT_CLIENT_ID = "emulator-client-id"
 DEFAULT_CLIENT_SECRET = "emulator-client-secret"
@@ -71,6 +72,8 @@ class Emulator:
         faults: list[str] | None = None,
         seed: int = 0,
         clock: datetime | Callable[[], datetime] | None = None,
+        webhook_retry_seconds: Sequence[float] | None = None,
+        webhook_timeout: float = 10.0,
     ) -> None:
         ds = _dataset(dataset)
         self.dataset = ds
@@ -91,7 +94,9 @@ class Emulator:
             seed=seed,
         )
         self.knobs = Knobs(settings)
-        self.knobs.configure(hang_seconds=hang_seconds)
+        self.knobs.configure(hang_seconds=hang_seconds, webhook_timeout=webhook_timeout)
+        if webhook_retry_seconds is not None:
+            self.knobs.configure(webhook_retry_seconds=webhook_retry_seconds)
         if faults is not None:
             self.knobs.configure(faults=faults)
         self.client_id = client_id or ds.account.get("client_id") or DEFAULT_CLIENT_ID
@@ -109,7 +114,7 @@ class Emulator:
         self.app.bridge_apps = ds.bridge_applications
         self.app.directories = ds.directories
         self.app.tasks = ds.tasks
-        self.app.webhooks = ds.webhooks
+        self.app.hooks.load(ds.webhooks)
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -119,6 +124,7 @@ class Emulator:
         if self._server is not None:
             return self
         self.app.stop_event.clear()
+        self.app.hooks.open()
         self._server = Server((self.host, self.port), self.app)
         self.port = self._server.server_address[1]
         self.app.base_url = self.base_url
@@ -136,6 +142,7 @@ class Emulator:
         if server is None:
             return
         self.app.stop_event.set()
+        self.app.hooks.close()
         server.shutdown()
         server.close_all()
         server.server_close()
@@ -184,7 +191,8 @@ class Emulator:
     def configure(self, **settings: Any) -> None:
         """Change knobs at run time: latency_ms, rate_limit, fault_rate, faults (the pool random
         faults draw from), token_ttl, quota, stale_token_400, retry_after, hang_seconds, seed,
-        clock."""
+        clock, webhook_retry_seconds (delays before each redelivery of a failed webhook call),
+        webhook_timeout (seconds one delivery call may take)."""
         if "clock" in settings:
             self.set_clock(settings.pop("clock"))
         self.knobs.configure(**settings)
@@ -226,6 +234,25 @@ class Emulator:
     def delete(self, table: str, where: str) -> int:
         """Delete rows matching a T-SQL where; not counted."""
         return self.store.delete(table, where)
+
+    def delete_all(self, table: str) -> int:
+        """Empty a table as the datasheet's "Delete All" does: no webhook event fires (Caspio
+        documents none for a delete-all); returns the rows deleted. Not counted."""
+        return self.store.delete_all(table)
+
+    # -------------------------------------------------------- outgoing webhooks (additions)
+
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """Every webhook delivery attempt so far, oldest first: URL, attempt number, the
+        receiver's status (None: no answer) or error, and the exact JSON body sent. Messages
+        to a URL the emulator may not call (a dataset's non-loopback URL) appear once, with
+        ``status=None`` and an error starting ``not sent``. Deliveries are not API calls."""
+        return self.app.hooks.deliveries()
+
+    def flush_webhooks(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued webhook delivery is done or given up (redeliveries follow
+        ``webhook_retry_seconds``); False if `timeout` seconds pass first."""
+        return self.app.hooks.flush(timeout)
 
     def add_field(self, table: str, field: dict[str, Any]) -> dict[str, Any]:
         """Add a field as ``POST /tables/{t}/fields`` would (same rules); returns its /fields

@@ -17,6 +17,9 @@ from typing import Any
 FAULT_KINDS = ("500", "503", "429", "reset", "truncate", "hang", "stale_token")
 DEFAULT_RANDOM_FAULTS = ["500", "503", "429", "reset", "truncate"]
 MAX_HANG_SECONDS = 120.0
+# a failed webhook delivery is retried after 5, 10, 20, ... 640 s (8 redeliveries, ~21 min in
+# all): Caspio documents no schedule (docs/emulator.md guess 51); tests set a short one
+DEFAULT_WEBHOOK_RETRY_SECONDS = [5.0 * 2**k for k in range(8)]
 
 
 @dataclass
@@ -51,6 +54,12 @@ class Settings:
     retry_after: int | None = None
     hang_seconds: float = 10.0
     seed: int = 0
+    # outgoing webhooks (webhooks.py): the delay before each redelivery of a failed call, and
+    # how long one call may take before it counts as failed
+    webhook_retry_seconds: list[float] = field(
+        default_factory=lambda: list(DEFAULT_WEBHOOK_RETRY_SECONDS)
+    )
+    webhook_timeout: float = 10.0
 
 
 def parse_rate_limit(value: Any) -> tuple[int, float] | None:
@@ -105,6 +114,12 @@ class Knobs:
                     s.stale_token_400 = bool(value)
                 elif key == "retry_after":
                     s.retry_after = None if value is None else int(value)
+                elif key == "webhook_retry_seconds":
+                    s.webhook_retry_seconds = parse_retry_schedule(value)
+                elif key == "webhook_timeout":
+                    if float(value) <= 0:
+                        raise ValueError("webhook_timeout must be positive")
+                    s.webhook_timeout = float(value)
                 else:
                     raise TypeError(f"unknown emulator setting {key!r}")
             if not 0.0 <= s.fault_rate <= 1.0:
@@ -159,6 +174,19 @@ class Knobs:
         with self.lock:
             self.log.clear()
             self.calls = 0
+
+
+def parse_retry_schedule(value: Any) -> list[float]:
+    """``webhook_retry_seconds``: a list of non-negative delays (seconds), one per redelivery
+    of a failed webhook call; ``[]`` (or None) means no redelivery."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ValueError("webhook_retry_seconds is a list of seconds, e.g. [0.05, 0.1, 0.2]")
+    delays = [float(v) for v in value]
+    if any(d < 0 for d in delays):
+        raise ValueError("webhook_retry_seconds cannot hold a negative delay")
+    return delays
 
 
 def check_kind(kind: str) -> None:

@@ -27,14 +27,13 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from . import implicit, windows
 from .wire import (
     DATE_TYPES,
     LIST_TYPES,
     Converter,
     Field,
-    WireError,
     json_sql,
-    to_date,
     wire_converter,
 )
 
@@ -78,6 +77,9 @@ class Scope:
     hide_pk: bool = False  # directory users have no PK_ID on the wire
     # the relation's column holding each row's star-select JSON (None: build it per page)
     wire_column: str | None = None
+    # fields q.* may name but that /fields and star selects never show: a view's
+    # _PK_ID_<Table> keys (view_keys.py); lower-cased names, like `fields`
+    hidden: dict[str, Field] = field(default_factory=dict)
 
 
 Resolver = Callable[[str], "Scope | None"]
@@ -125,8 +127,11 @@ class Compiled:
         SQL Server's optimizer knows from statistics that ``Updated > @mark`` matches few rows
         and seeks the index, sorting the few by PK_ID; SQLite without statistics always scans
         the table in PK order to avoid the sort, which costs a full scan when nothing matches
-        (an unchanged incremental run). A where that bounds PK_ID is already a key range."""
-        if not self.where or self.group or self.aggregate or '"PK_ID"' in self.where:
+        (an unchanged incremental run). A where that bounds PK_ID, or a view's source key
+        (``_PK_ID_<Table>``, the view column ``__k{i}``), is already a key range."""
+        if not self.where or self.group or self.aggregate:
+            return None
+        if '"PK_ID"' in self.where or '"__k' in self.where:
             return None
         sql = (
             f"SELECT COUNT(*) FROM (SELECT 1 FROM {self.scope.relation} "
@@ -324,6 +329,8 @@ class _Emitter:
                 return None
         if isinstance(node, (exp.Min, exp.Max)):
             return self.field_of(node.this)
+        if isinstance(node, exp.Window) and isinstance(node.this, windows.FIELD_TYPED):
+            return self.field_of(node.this.this)  # MIN/MAX/LAG/... OVER keep the field's form
         return None
 
     def kind(self, node: exp.Expression) -> str | None:
@@ -337,7 +344,7 @@ class _Emitter:
                 return "number"
             return "text"
         if isinstance(node, (exp.Literal, exp.National)):
-            return "text" if node.is_string else "number"
+            return "text" if _is_text(node) else "number"
         if isinstance(node, exp.CurrentTimestamp):
             return "date"
         if isinstance(node, (exp.Upper, exp.Lower, exp.Concat)):
@@ -357,7 +364,7 @@ class _Emitter:
         qual = col.table
         if col.args.get("db") or col.args.get("catalog"):
             raise field_not_found(col.sql(dialect="tsql"))
-        f = self.scope.fields.get(name.lower())
+        f = self.scope.fields.get(name.lower()) or self.scope.hidden.get(name.lower())
         if qual and qual.lower() != self.scope.name.lower():
             # a view field may be named Table.Field (its TableFieldName)
             wanted = f"{qual}.{name}".lower()
@@ -379,23 +386,27 @@ class _Emitter:
         self.params.append(value)
         return "?"
 
-    def literal_as(self, node: exp.Expression, kind: str | None) -> str:
-        """Emit a literal, converting it the way SQL Server would against a `kind` column."""
-        if isinstance(node, (exp.Literal, exp.National)) and node.is_string:
-            text = node.this
-            if kind == "date":
-                try:
-                    return self.lit(to_date(text))
-                except WireError as exc:
-                    raise sql_error(
-                        "Conversion failed when converting date and/or time from character "
-                        f"string '{text}'."
-                    ) from exc
-            if kind == "bool" and text.strip().lower() in ("true", "false", "1", "0"):
-                return self.lit(1 if text.strip().lower() in ("true", "1") else 0)
-            return self.lit(text)
+    def peer_type(self, node: exp.Expression) -> tuple[str | None, str | None]:
+        """What a string literal compared with `node` converts to: (kind, Caspio field type)."""
+        f = self.field_of(node)
+        return self.kind(node), (f.Type if f is not None else None)
+
+    def literal_as(
+        self, node: exp.Expression, kind: str | None, field_type: str | None = None
+    ) -> str:
+        """Emit a literal, converting a string the way SQL Server converts it for comparison
+        with a `kind` (or `field_type`) operand: implicit.py."""
+        if _is_text(node):
+            target = implicit.sql_type(kind, field_type)
+            if target is None:
+                return self.lit(node.this)
+            try:
+                national = isinstance(node, exp.National)
+                return self.lit(implicit.convert(node.this, target, national))
+            except implicit.ConversionError as exc:
+                raise sql_error(str(exc)) from exc
         if isinstance(node, exp.Paren):
-            return f"({self.literal_as(node.this, kind)})"
+            return f"({self.literal_as(node.this, kind, field_type)})"
         return self.emit(node)
 
     def emit(self, node: exp.Expression) -> str:  # noqa: C901 - one dispatch table
@@ -411,7 +422,7 @@ class _Emitter:
                 raise sql_error(f"List field '{f.Name}' cannot be used in {self.clause}")
             return qi(f.column)
         if isinstance(node, (exp.Literal, exp.National)):
-            if node.is_string:
+            if _is_text(node):
                 return self.lit(node.this)
             text = node.this
             try:
@@ -434,8 +445,8 @@ class _Emitter:
                 exp.LTE: "<=",
             }[type(node)]
             left, right = node.this, node.expression
-            lk, rk = self.kind(left), self.kind(right)
-            return f"({self.literal_as(left, rk)} {op} {self.literal_as(right, lk)})"
+            lk, rk = self.peer_type(left), self.peer_type(right)
+            return f"({self.literal_as(left, *rk)} {op} {self.literal_as(right, *lk)})"
         if isinstance(node, exp.And):
             return f"({e(node.this)} AND {e(node.expression)})"
         if isinstance(node, exp.Or):
@@ -445,19 +456,19 @@ class _Emitter:
         if isinstance(node, exp.Is):
             return f"({e(node.this)} IS {e(node.expression)})"
         if isinstance(node, exp.Between):
-            k = self.kind(node.this)
+            k = self.peer_type(node.this)
             left = e(node.this)  # first: parameters are bound in the order they appear
-            low = self.literal_as(node.args["low"], k)
-            high = self.literal_as(node.args["high"], k)
+            low = self.literal_as(node.args["low"], *k)
+            high = self.literal_as(node.args["high"], *k)
             return f"({left} BETWEEN {low} AND {high})"
         if isinstance(node, exp.In):
-            k = self.kind(node.this)
+            k = self.peer_type(node.this)
             left = e(node.this)
             if node.args.get("query") is not None:
                 return f"({left} IN ({self.subquery(node.args['query'], single=True)}))"
             if node.args.get("unnest") or node.args.get("field"):
                 raise sql_error("Incorrect syntax near IN")
-            items = ", ".join(self.literal_as(x, k) for x in node.expressions)
+            items = ", ".join(self.literal_as(x, *k) for x in node.expressions)
             return f"({left} IN ({items}))"
         if isinstance(node, exp.Exists):
             return f"(EXISTS ({self.subquery(node.this, single=False)}))"
@@ -472,10 +483,10 @@ class _Emitter:
             return f"(-{e(node.this)})"
         if isinstance(node, exp.Case):
             operand = node.args.get("this")
-            k = self.kind(operand) if operand is not None else None
+            k = self.peer_type(operand) if operand is not None else (None, None)
             parts = ["CASE"] + ([e(operand)] if operand is not None else [])
             for branch in node.args.get("ifs") or []:
-                cond = self.literal_as(branch.this, k) if operand is not None else e(branch.this)
+                cond = self.literal_as(branch.this, *k) if operand is not None else e(branch.this)
                 parts += ["WHEN", cond, "THEN", e(branch.args["true"])]
             if node.args.get("default") is not None:
                 parts += ["ELSE", e(node.args["default"])]
@@ -572,6 +583,10 @@ class _Emitter:
             if to.is_type(*exp.DataType.TEMPORAL_TYPES):
                 return self.literal_as(node.this, "date")
             raise sql_error(f"CAST to {to.sql(dialect='tsql')} is not supported by the emulator")
+        if isinstance(node, exp.Window):
+            return windows.emit_window(self, node)
+        if isinstance(node, exp.Subquery):
+            return windows.emit_scalar_subquery(self, node)
         if isinstance(node, exp.Anonymous):
             raise sql_error(f"'{node.name}' is not a recognized built-in function name.")
         if isinstance(node, exp.Star):
@@ -580,8 +595,9 @@ class _Emitter:
             f"Incorrect syntax near '{node.sql(dialect='tsql')[:80]}' (not supported in q.*)"
         )
 
-    def subquery(self, node: exp.Expression, single: bool) -> str:
-        """A single-table subquery over another Caspio table or view, validated like the rest."""
+    def subquery(self, node: exp.Expression, single: bool, alias: str | None = None) -> str:
+        """A single-table subquery over another Caspio table or view, validated like the rest
+        (`alias` names its one column, for a scalar subquery's wrapper)."""
         if isinstance(node, exp.Subquery):
             node = node.this
         if not isinstance(node, exp.Select) or self.depth >= 3:
@@ -602,13 +618,18 @@ class _Emitter:
         inner = _Emitter(scope, self.resolver, self.now, "subquery", depth=self.depth + 1)
         inner.allow_aggregates = True
         if single and len(node.expressions) != 1:
-            raise sql_error("A subquery used with IN must select exactly one expression")
+            raise sql_error(
+                "Only one expression can be specified in the select list when the subquery is "
+                "not introduced with EXISTS."
+            )
         cols = []
         for x in node.expressions:
             if isinstance(x, exp.Star):
                 cols.append("1")
             else:
                 cols.append(inner.emit(x.this if isinstance(x, exp.Alias) else x))
+        if alias is not None:
+            cols = [f"{cols[0]} AS {qi(alias)}"]
         sql = f"SELECT {'DISTINCT ' if node.args.get('distinct') else ''}{', '.join(cols)}"
         sql += f" FROM {scope.relation}"
         where = node.args.get("where")
@@ -629,8 +650,14 @@ class _Emitter:
         return sql
 
 
+def _is_text(node: exp.Expression) -> bool:
+    """A string literal, ``N'...'`` included (sqlglot's National is not ``is_string``)."""
+    return isinstance(node, exp.National) or (isinstance(node, exp.Literal) and node.is_string)
+
+
 def _has_aggregate(node: exp.Expression) -> bool:
-    return any(isinstance(n, _AGGS) for n in node.walk())
+    """Whether `node` aggregates its rows (``SUM(x) OVER (...)`` does not: it keeps them)."""
+    return any(isinstance(n, _AGGS) and not isinstance(n.parent, exp.Window) for n in node.walk())
 
 
 def _output_type(em: _Emitter, node: exp.Expression) -> tuple[Converter, str | None]:

@@ -30,13 +30,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import sqlglot
 from sqlglot import exp
 
-from . import zones
+from . import view_keys, windows, zones
 from .sql import (
     WIRE_COLUMN,
     Compiled,
@@ -131,6 +131,7 @@ def connect() -> sqlite3.Connection:
     conn.create_function("like", 3, _like, deterministic=True)
     conn.create_function("caspio_upper", 1, _upper, deterministic=True)
     conn.create_function("caspio_lower", 1, _lower, deterministic=True)
+    conn.create_function("caspio_scalar", 2, windows.caspio_scalar, deterministic=True)
     conn.execute("PRAGMA journal_mode=MEMORY")
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA cache_size=-1048576")
@@ -174,6 +175,31 @@ def table_ddl(relation: str, fields: list[Field], scope: Scope) -> str:
 # ---------------------------------------------------------------- objects
 
 
+class ChangeSink(Protocol):
+    """Told of every client-visible record change (webhooks.py delivers them).
+
+    Why a hook here: a change reaches the store from the REST routes and from the emulator's
+    Python API alike, and only the store sees a row before and after it changes, atomically
+    under its lock. Bulk paths (dataset loading, ``generate``, design changes, delete-all)
+    never call it: Caspio fires no event for them either."""
+
+    def watches(self, table: str) -> bool:
+        """Whether any active subscription reads changes of `table` (else no snapshot)."""
+        ...
+
+    def record_changes(
+        self,
+        table: Table,
+        kind: str,
+        before: list[dict[str, Any]],
+        after: list[dict[str, Any]],
+        source: str,
+    ) -> None:
+        """`kind` is insert/update/delete; rows are wire rows by PK_ID; `source` is the
+        Caspio event source the change counts as (``RESTAPIs``, ``Datasheet``)."""
+        ...
+
+
 @dataclass
 class Table:
     name: str
@@ -197,6 +223,8 @@ class View:
     tables: list[str]
     # (table, field), lower-cased, of every table field the view reads (fields and join)
     uses: set[tuple[str, str]] = field(default_factory=set)
+    # (table relation, column) of every table column the join compares: indexed (view_keys)
+    join_columns: set[tuple[str, str]] = field(default_factory=set)
 
 
 @dataclass
@@ -221,6 +249,8 @@ class Store:
         self.rng = random.Random(seed)
         # (table lower, field lower, pk) -> Attachment
         self.attachments: dict[tuple[str, str, int], Attachment] = {}
+        # told of record changes (outgoing webhooks); None: nobody listens
+        self.sink: ChangeSink | None = None
 
     # -------------------------------------------------------- schema
 
@@ -297,7 +327,8 @@ class Store:
                 vfields.append(vf)
                 selects.append(f"{alias[tab.name.lower()]}.{qi(f.column)} AS {qi(vname)}")
             uses = {(tab.name.lower(), f.Name.lower()) for tab, f in picked}
-            cond = self._join_sql(name, join, alias, by_alias, uses)
+            joins: set[tuple[str, str]] = set()
+            cond = self._join_sql(name, join, alias, by_alias, uses, joins)
             relation = qi("vw_" + name)
             froms = ", ".join(f"{t.relation} AS {a}" for a, t in by_alias.items())
             self.conn.execute(
@@ -308,7 +339,14 @@ class Store:
             scope_fields.update({f.Name.lower(): f for f in vfields})
             order = [f'"__k{i}"' for i in range(len(tables))]
             scope = Scope(name, relation, scope_fields, order, is_view=True)
+            # _PK_ID_<Table>: named in q.*, never listed nor in star answers (view_keys.py)
+            scope.hidden = view_keys.key_fields([t.name for t in tables])
             view = View(name, note, vfields, relation, scope, [t.name for t in tables], uses)
+            view.join_columns = joins
+            for tab in tables:
+                view_keys.join_indexes(
+                    self.conn, tab.relation, [c for r, c in joins if r == tab.relation]
+                )
             self.views[name.lower()] = view
             return view
 
@@ -319,6 +357,7 @@ class Store:
         alias: dict[str, str],
         by_alias: dict[str, Table],
         uses: set[tuple[str, str]],
+        joins: set[tuple[str, str]],
     ) -> str:
         try:
             tree = sqlglot.parse_one(f"SELECT 1 FROM x WHERE {join}", read="tsql")
@@ -340,6 +379,7 @@ class Store:
                 if f is None:
                     raise ValueError(f"view {view!r}: join field {node.sql()!r} not found")
                 uses.add((by_alias[a].name.lower(), f.Name.lower()))
+                joins.add((by_alias[a].relation, f.column))
                 return f"{a}.{qi(f.column)}"
             if isinstance(node, exp.Literal):
                 if node.is_string:
@@ -375,13 +415,17 @@ class Store:
             self.conn.execute("ANALYZE")
 
     def date_indexes(self, relation: str, fields: list[Field]) -> None:
-        """Indexes on date fields: incremental cursors filter and sort on them."""
+        """Indexes on date fields (incremental cursors filter and sort on them) and on the
+        columns views join on (a view's keyset page looks each row's partner up: view_keys)."""
         for f in fields:
             if f.Type in ("DATE/TIME", "TIMESTAMP"):
                 idx = qi(f"ix_{relation.strip(chr(34))}_{f.column}")
                 self.conn.execute(
                     f"CREATE INDEX IF NOT EXISTS {idx} ON {relation} ({qi(f.column)})"
                 )
+        for v in self.views.values():
+            cols = [c for r, c in v.join_columns if r == relation]
+            view_keys.join_indexes(self.conn, relation, cols)
 
     def _init_seq(self, t: Table) -> None:
         for f in t.fields:
@@ -472,11 +516,22 @@ class Store:
                 raise QueryError(400, "InvalidInputValue", f"{f.Name}: {exc}") from exc
         return out
 
-    def insert(self, table: str, values: dict[str, Any], seeding: bool = False) -> int:
-        """Insert one client-written row (POST); returns its PK_ID."""
+    def _watching(self, t: Table) -> ChangeSink | None:
+        sink = self.sink
+        return sink if sink is not None and sink.watches(t.name) else None
+
+    def insert(
+        self, table: str, values: dict[str, Any], seeding: bool = False, source: str = "Datasheet"
+    ) -> int:
+        """Insert one client-written row (POST); returns its PK_ID. `source`: the webhook
+        event source the change counts as (the REST routes pass ``RESTAPIs``)."""
         with self.lock:
             t = self._table_or_404(table)
-            return self.insert_stored(t, self._map_values(t, values, seeding))
+            pk = self.insert_stored(t, self._map_values(t, values, seeding))
+            sink = self._watching(t)
+            if sink is not None:
+                sink.record_changes(t, "insert", [], self.rows_by_pk(t, [pk]), source)
+            return pk
 
     def insert_stored(self, t: Table, stored: dict[str, Any]) -> int:
         """Insert already-converted values, filling generated fields as Caspio would."""
@@ -523,14 +578,19 @@ class Store:
 
     def where_pks(self, t: Table, where: str) -> list[int]:
         sql, params = compile_where(t.scope, self.resolve_scope, self.now_text, where)
-        return [
-            r[0]
-            for r in self.conn.execute(
-                f'SELECT "PK_ID" FROM {t.relation} WHERE {sql} ORDER BY "PK_ID"', params
-            )
-        ]
+        try:
+            return [
+                r[0]
+                for r in self.conn.execute(
+                    f'SELECT "PK_ID" FROM {t.relation} WHERE {sql} ORDER BY "PK_ID"', params
+                )
+            ]
+        except sqlite3.Error as exc:
+            raise sql_error(windows.sqlite_message(exc)) from exc
 
-    def update(self, table: str, where: str, values: dict[str, Any]) -> list[int]:
+    def update(
+        self, table: str, where: str, values: dict[str, Any], source: str = "Datasheet"
+    ) -> list[int]:
         """Update matching rows; TIMESTAMP OnUpdate fields are stamped. Returns PK_IDs."""
         with self.lock:
             t = self._table_or_404(table)
@@ -544,6 +604,8 @@ class Store:
                     stored[f.column] = zones.stamp(now, f.TimeZone)
             if not stored:
                 return pks
+            sink = self._watching(t)
+            before = self.rows_by_pk(t, pks) if sink is not None else []
             sets = ", ".join(f"{qi(c)} = ?" for c in stored)
             self.conn.execute("BEGIN")
             try:
@@ -558,12 +620,16 @@ class Store:
             except sqlite3.IntegrityError as exc:
                 self.conn.execute("ROLLBACK")
                 raise QueryError(400, "InvalidInputValue", f"Unique constraint: {exc}") from exc
+            if sink is not None:
+                sink.record_changes(t, "update", before, self.rows_by_pk(t, pks), source)
             return pks
 
-    def delete(self, table: str, where: str) -> int:
+    def delete(self, table: str, where: str, source: str = "Datasheet") -> int:
         with self.lock:
             t = self._table_or_404(table)
             pks = self.where_pks(t, where)
+            sink = self._watching(t)
+            before = self.rows_by_pk(t, pks) if sink is not None and pks else []
             self.conn.execute("BEGIN")
             for i in range(0, len(pks), 500):
                 chunk = pks[i : i + 500]
@@ -576,7 +642,20 @@ class Store:
             gone = set(pks)
             for key in [k for k in self.attachments if k[0] == tkey and k[2] in gone]:
                 del self.attachments[key]
+            if sink is not None and before:
+                sink.record_changes(t, "delete", before, [], source)
             return len(pks)
+
+    def delete_all(self, table: str) -> int:
+        """Empty a table, as the datasheet's "Delete All" does: no where clause, and no
+        webhook event (Caspio documents none for a delete-all). Returns the rows deleted."""
+        with self.lock:
+            t = self._table_or_404(table)
+            cur = self.conn.execute(f"DELETE FROM {t.relation}")
+            tkey = t.name.lower()
+            for key in [k for k in self.attachments if k[0] == tkey]:
+                del self.attachments[key]
+            return int(cur.rowcount)
 
     def _table_or_404(self, name: str) -> Table:
         t = self.tables.get(name.lower())
@@ -603,7 +682,7 @@ class Store:
                     csql, cparams = comp.count_sql()
                     total = int(self.conn.execute(csql, cparams).fetchone()[0])
             except sqlite3.Error as exc:
-                raise sql_error(str(exc)) from exc
+                raise sql_error(windows.sqlite_message(exc)) from exc
         return rows, total
 
     def run(
@@ -661,4 +740,4 @@ class Store:
             self.conn.close()
 
 
-__all__ = ["Store", "Table", "View", "Attachment", "real_clock", "wire_converter"]
+__all__ = ["ChangeSink", "Store", "Table", "View", "Attachment", "real_clock", "wire_converter"]

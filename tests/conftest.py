@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -60,6 +61,34 @@ def postgres_dsn() -> str:
             pytest.fail(f"CI=true and {reason}: CI must never pass by skipping warehouse tests")
         pytest.skip(reason)
     return POSTGRES_DSN
+
+
+NEVER_SKIP = ("tests/emulator/test_conformance.py", "tests/emulator/test_openapi_subset.py")
+"""Tests whose skip is a failure: conformance must run in every clone."""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A skipped conformance test fails the run instead of passing silently."""
+    report = yield
+    if report.skipped and item.nodeid.startswith(NEVER_SKIP):
+        report.outcome = "failed"
+        report.longrepr = f"{item.nodeid} was skipped ({report.longrepr}): conformance never skips"
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line when warehouse tests skipped (locally, no PostgreSQL): visible, not silent."""
+    skipped = [
+        r for r in terminalreporter.stats.get("skipped", []) if "PostgreSQL" in str(r.longrepr)
+    ]
+    if skipped:
+        terminalreporter.write_line(
+            f"warehouse tests: {len(skipped)} skipped, PostgreSQL at {POSTGRES_DSN} not "
+            "reachable (with CI=true they fail instead)",
+            yellow=True,
+            bold=True,
+        )
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ class Api:
         self.token = r.json()["access_token"]
         self.s.headers["Authorization"] = f"Bearer {self.token}"
 
-    def get(self, path: str, root: str | None = None, **params: Any) -> requests.Response:
+    def get(self, path: str, root: Any = None, **params: Any) -> requests.Response:
         return self.s.get((root or self.emu.v3_url) + path, params=params or None, timeout=10)
 
     def write(self, method: str, path: str, body: Any = None, **params: Any) -> requests.Response:

@@ -1,58 +1,19 @@
-"""Every implemented GET operation's answer validates against Caspio's OpenAPI schemas."""
+"""Every implemented operation's answer validates against Caspio's OpenAPI schemas.
+
+The schemas live in the repository (``tests/openapi``), so these tests run in every clone; a
+skip here fails the suite (``tests/conftest.py``)."""
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
+
+from tests.openapi import document, validate
 
 from .conftest import Api
 
-OPENAPI = (
-    Path(__file__).resolve().parents[2] / ".." / "shared" / "caspio" / "caspio-rest-v3-openapi.json"
-)
-
-
-def _relax(node: Any) -> Any:
-    """OpenAPI 3.0 -> JSON Schema: ``nullable`` becomes a null type; and .NET's
-    ``Dictionary<string, object>`` (``additionalProperties: {"type": "object"}``) means "any
-    JSON value", not "a JSON object" (records carry strings and numbers)."""
-    if isinstance(node, list):
-        return [_relax(x) for x in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _relax(v) for k, v in node.items()}
-    if out.get("additionalProperties") == {"type": "object"}:
-        out["additionalProperties"] = {}
-    if out.pop("nullable", False):
-        if "type" in out:
-            out["type"] = [out["type"], "null"]
-        elif "allOf" in out or "oneOf" in out or "$ref" in out:
-            out = {"anyOf": [out, {"type": "null"}]}
-    return out
-
-
-@lru_cache(maxsize=1)
-def _doc() -> dict[str, Any]:
-    return _relax(json.loads(OPENAPI.read_text()))
-
-
-def validate(path_template: str, body: Any, method: str = "get", status: str = "200") -> None:
-    doc = _doc()
-    schema = doc["paths"][path_template][method]["responses"][status]["content"][
-        "application/json"
-    ]["schema"]
-    registry = Registry().with_resource("urn:openapi", Resource.opaque(doc))
-    wrapped = json.loads(json.dumps(schema).replace('"#/components', '"urn:openapi#/components'))
-    Draft202012Validator(wrapped, registry=registry).validate(body)
-
-
-pytestmark = pytest.mark.skipif(not OPENAPI.exists(), reason="shared/caspio OpenAPI not found")
+_doc = document  # the name tests/emulator/test_field_design.py imports
 
 CASES = [
     ("/v3/tables", "/tables", {}),
@@ -140,7 +101,7 @@ def test_metadata_keyed_endpoints_validate(api: Api) -> None:
 
 
 def test_every_field_object_has_every_base_column_key(api: Api) -> None:
-    props = set(_doc()["components"]["schemas"]["BaseColumnResult"]["properties"])
+    props = set(document()["components"]["schemas"]["BaseColumnResult"]["properties"])
     for f in api.get("/views/Customer_Orders/fields").json()["Result"]:
         assert "TableFieldName" in f
         assert set(f) <= props

@@ -24,7 +24,7 @@ def test_requests_notebook_style_paging(caspio_emulator: Emulator) -> None:
     while True:
         r = requests.get(
             f"{base}/integrations/rest/v3/tables/Order_Items/records",
-            params={"q.pageNumber": page, "q.pageSize": 1000, "q.orderBy": "PK_ID"},
+            params={"q.pageNumber": str(page), "q.pageSize": "1000", "q.orderBy": "PK_ID"},
             headers=headers,
             timeout=10,
         )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from .conftest import Api
 
 
-def recs(api: Api, path: str = "/tables/Big/records", **params: object) -> list[dict]:
+def recs(api: Api, path: Any = "/tables/Big/records", **params: Any) -> list[dict]:
     r = api.get(path, **params)
     assert r.status_code == 200, r.text
     return r.json()["Result"]

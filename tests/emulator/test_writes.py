@@ -91,8 +91,13 @@ def test_write_without_json_content_type_is_415(fresh_api: Api) -> None:
         url, data="Name=x", headers={"Content-Type": "application/x-www-form-urlencoded"}
     )
     assert r.status_code == 415 and r.headers["X-Caspio-Request-ID"]
-    r = fresh_api.s.delete(url, params={"q.where": "PK_ID = 1"})
+    r = fresh_api.s.delete(
+        url, params={"q.where": "PK_ID = 1"}, data=b"{}", headers={"Content-Type": "text/plain"}
+    )
     assert r.status_code == 415
+    # no body, no type: what Caspio's n8n node sends (test_real_clients.py)
+    r = fresh_api.s.delete(url, params={"q.where": "PK_ID = 1"})
+    assert r.status_code == 200 and r.json() == {"RecordsAffected": 1}
 
 
 def test_unknown_and_read_only_fields_are_rejected(fresh_api: Api) -> None:

@@ -158,15 +158,21 @@ def test_dag_module_imports_without_airflow_and_its_callables_sync(
     assert duckdb_tables(str(tmp_path / "features.duckdb"))["contacts"] == 19
 
 
-def _sync_in_worker(table: str, dsn: str, dataset: str) -> dict[str, Any]:
-    """One Airflow worker process: import the task module, sync one table."""
+def _sync_in_worker(table: str, dsn: str, dataset: str, started: Any) -> dict[str, Any]:
+    """One Airflow worker process: import the task module, sync one table. Each task waits at
+    ``started`` (a barrier of all tasks) before it syncs: if the tasks did not run at the same
+    time, the barrier breaks and the task fails (no timing is measured)."""
+    import os
+
     import dlt
 
     from deploy.airflow import caspio_tasks
 
-    return caspio_tasks.sync_table(
+    started.wait(timeout=120)
+    result = caspio_tasks.sync_table(
         table, destination=dlt.destinations.postgres(credentials=dsn), dataset_name=dataset
     )
+    return {**result, "pid": os.getpid()}
 
 
 @pytest.mark.postgres
@@ -188,9 +194,14 @@ def test_dag_tasks_run_in_parallel_processes_into_postgres(
         destination=dlt.destinations.postgres(credentials=dsn), dataset_name=postgres_dataset
     )
     tables = ["Contacts", "Notes", "Big"]
-    with ProcessPoolExecutor(3, mp_context=get_context("spawn")) as pool:
-        results = list(pool.map(_sync_in_worker, tables, [dsn] * 3, [postgres_dataset] * 3))
+    context = get_context("spawn")
+    with context.Manager() as manager, ProcessPoolExecutor(3, mp_context=context) as pool:
+        started = manager.Barrier(len(tables))
+        results = list(
+            pool.map(_sync_in_worker, tables, [dsn] * 3, [postgres_dataset] * 3, [started] * 3)
+        )
     assert [r["rows"] for r in results] == [20, 5, 3000]
+    assert len({r["pid"] for r in results}) == 3, "the tasks did not run in three processes"
     with psycopg2.connect(postgres_dsn) as conn, conn.cursor() as cur:
         for table, rows in (("contacts", 20), ("notes", 5), ("big", 3000)):
             cur.execute(f'SELECT count(*) FROM "{postgres_dataset}"."{table}"')

@@ -8,17 +8,18 @@ times and writes docs/reliability.md) both use it.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 import random
 import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
+
+from tests import wire_oracle
+from tests.zone_oracle import fold_times, gap_times
 
 ITEMS = "Items"
 NOTES = "Notes"
@@ -48,9 +49,17 @@ ITEM_FIELDS: list[dict[str, Any]] = [
         "Type": "TIMESTAMP",
         "OnInsert": True,
         "OnUpdate": True,
-        "TimeZone": "UTC",
+        "TimeZone": "Pacific Standard Time",
     },
+    # not a cursor: seeded stamps in a European zone, in its DST gap and fold (zone_oracle)
+    {"Name": "Stamped", "Type": "TIMESTAMP", "TimeZone": "Central European Standard Time"},
 ]
+STAMPED_VALUES = [
+    *gap_times("Central European Standard Time"),
+    *fold_times("Central European Standard Time"),
+    dt.datetime(2024, 6, 1, 12, 0, 0),
+]
+ITEM_TYPES = {f["Name"]: f for f in ITEM_FIELDS}
 NOTE_FIELDS: list[dict[str, Any]] = [
     {"Name": "Title", "Type": "STRING"},
     {"Name": "Score", "Type": "INTEGER"},
@@ -69,6 +78,7 @@ def item_row(i: int, rng: random.Random) -> dict[str, Any]:
         "Due": (dt.datetime(2024, 1, 1) + dt.timedelta(minutes=37 * i)).isoformat(),
         # seeded stamps in the past, three rows per second: ties the (cursor, PK_ID) order
         "Updated": (dt.datetime(2025, 1, 1) + dt.timedelta(seconds=i // 3)).isoformat(),
+        "Stamped": STAMPED_VALUES[i % len(STAMPED_VALUES)].isoformat(),
     }
 
 
@@ -151,26 +161,6 @@ def duckdb_table_names(path: str | Path, dataset: str = DATASET_NAME) -> set[str
         }
 
 
-def _norm(value: Any) -> Any:
-    """A comparable form of a wire value or a destination value."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float | Decimal):
-        return round(float(value), 6)
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        return value.replace(microsecond=0)
-    if isinstance(value, str):
-        try:
-            return dt.datetime.fromisoformat(value).replace(microsecond=0)
-        except ValueError:
-            return value
-    return value
-
-
 def snake(name: str) -> str:
     """dlt's default column name for a Caspio field name (PK_ID -> pk_id, Updated -> updated)."""
     return name.lower()
@@ -184,6 +174,7 @@ def parity_problems(
     source_rows: Sequence[Mapping[str, Any]],
     dest_rows: Sequence[Mapping[str, Any]],
     ignore_pks: Iterable[Any] = (),
+    fields: Mapping[str, Mapping[str, Any]] = ITEM_TYPES,
 ) -> list[str]:
     """Differences between the emulator's wire rows and the destination rows (empty = parity):
     missing rows, extra rows, duplicated keys and differing values, field by field."""
@@ -206,14 +197,20 @@ def parity_problems(
         dst = dest_by_pk.get(pk)
         if dst is None:
             continue
-        problems += row_problems(src, dst)
+        problems += row_problems(src, dst, fields)
         if len(problems) > 30:
             break
     return problems
 
 
-def row_problems(src: Mapping[str, Any], dst: Mapping[str, Any]) -> list[str]:
-    """Field-by-field differences between one wire row and its destination row."""
+def row_problems(
+    src: Mapping[str, Any],
+    dst: Mapping[str, Any],
+    fields: Mapping[str, Mapping[str, Any]] = ITEM_TYPES,
+) -> list[str]:
+    """Field-by-field differences between one wire row and its destination row, typed: the
+    value each Caspio type must load as (``tests/wire_oracle.py``), of exactly that type (a
+    boolean is not 1.0) and to the microsecond."""
     problems: list[str] = []
     pk = src.get("PK_ID")
     for field, value in src.items():
@@ -221,11 +218,14 @@ def row_problems(src: Mapping[str, Any], dst: Mapping[str, Any]) -> list[str]:
         if column not in dst:
             problems.append(f"column {column} missing for PK_ID {pk}")
             continue
-        a, b = _norm(value), _norm(dst[column])
-        if a != b and not (
-            isinstance(a, float) and isinstance(b, float) and math.isclose(a, b, rel_tol=1e-9)
-        ):
-            problems.append(f"PK_ID {pk} {field}: Caspio {value!r} != destination {dst[column]!r}")
+        spec = None if field == "PK_ID" else dict(fields[field])
+        want = wire_oracle.expected(spec, value)
+        got = wire_oracle.loaded(dst[column])
+        if not wire_oracle.same(want, got):
+            problems.append(
+                f"PK_ID {pk} {field}: Caspio {value!r} should load as {want!r}, "
+                f"destination has {dst[column]!r}"
+            )
     return problems
 
 
@@ -253,6 +253,7 @@ def assert_parity(
                 emulator.table_rows(table),
                 duckdb_rows(duckdb_file, table, dataset),
                 (ignore_pks or {}).get(table, ()),
+                wire_oracle.field_types(emulator, table),
             )
         ]
     if problems:

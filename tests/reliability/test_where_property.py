@@ -100,7 +100,7 @@ def test_cursor_and_pk_literals(moment: dt.datetime, pk: int, junk: Any) -> None
     from sources.caspio.filters import int_literal
 
     with pytest.raises((TypeError, ValueError)):
-        int_literal(junk)  # type: ignore[arg-type]
+        int_literal(junk)
 
 
 def make_client_stub() -> Any:

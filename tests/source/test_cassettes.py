@@ -8,8 +8,12 @@
   ``cassettes/live/`` (skipped otherwise). Set ``CASPIO_LIVE_TABLE`` to a table of that account.
 
 Cassettes are scrubbed when written: the Authorization header, the token form (client id,
-secret, refresh token) and tokens in token answers never reach disk, and the host is replaced
-by ``caspio.test``. ``test_cassettes_hold_no_secrets`` fails if one ever does.
+secret, refresh token) and tokens in token answers never reach disk; the host is replaced by
+``caspio.test`` in URIs and in bodies (error bodies name it in ``Resource``), and request ids by
+a fixed placeholder. ``test_cassettes_hold_no_secrets`` fails if one ever does, and
+``tests/source/test_cassette_shapes.py`` validates every recorded body against Caspio's OpenAPI
+schemas and records a "live" session from an emulator under another host name
+(``CASPIO_LIVE_CASSETTE_DIR`` points a live recording elsewhere than ``cassettes/live``).
 """
 
 from __future__ import annotations
@@ -51,14 +55,32 @@ def _scrub_request(request: Any) -> Any:
     return request
 
 
+URL = re.compile(rb"https?://[^/\"\s]+")
+REQUEST_ID_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
+
+
 def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
+    """Tokens out of token answers; in every body the account's host (error bodies name it in
+    ``Resource``) and the request id; the request id header too."""
     body = response.get("body", {}).get("string", b"")
     if body and b"access_token" in body:
         data = json.loads(body)
         for key in SECRET_FIELDS:
             if key in data:
                 data[key] = TOKEN_PLACEHOLDER
-        response["body"]["string"] = json.dumps(data).encode()
+        body = json.dumps(data).encode()
+    if body:
+        body = URL.sub(b"https://" + CANONICAL_HOST.encode(), body)
+        body = re.sub(
+            rb'("RequestId"\s*:\s*")[^"]*"',
+            b"\\g<1>" + REQUEST_ID_PLACEHOLDER.encode() + b'"',
+            body,
+        )
+        response["body"]["string"] = body
+    headers = response.get("headers", {})
+    for name in list(headers):
+        if name.lower() == "x-caspio-request-id":
+            headers[name] = [REQUEST_ID_PLACEHOLDER]
     return response
 
 
@@ -91,7 +113,7 @@ def conversation(
             **kw,
         )
         yield (
-            _recorder("all", HERE / "live"),
+            _recorder("all", Path(os.environ.get("CASPIO_LIVE_CASSETTE_DIR", HERE / "live"))),
             client,
             os.environ.get("CASPIO_LIVE_TABLE", "Customers"),
         )

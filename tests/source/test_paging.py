@@ -150,7 +150,7 @@ def test_a_consumer_that_stops_early_costs_no_further_calls(
 ) -> None:
     emu = caspio_emulator_factory(dataset=None, generate={"E": 20_000})
     client = make_client(emu, max_workers=4)
-    pages = KeysetReader(client, "tables", "E").pages()
+    pages: Any = KeysetReader(client, "tables", "E").pages()
     next(pages)  # the counting first page
     next(pages)  # one ranged page
     pages.close()

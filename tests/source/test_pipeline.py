@@ -9,7 +9,7 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import dlt
 import duckdb
@@ -72,7 +72,7 @@ def test_full_sync_equals_emulator_value_for_value(
     pipeline = make_pipeline(tmp_path)
     run(pipeline, emu, client)
     for obj in OBJECTS:
-        kind = "views" if obj == "Customer_Orders" else "tables"
+        kind: Literal["tables", "views"] = "views" if obj == "Customer_Orders" else "tables"
         fields = {f["Name"]: f for f in client.get_fields(kind, obj)}
         wire = emu.table_rows(obj)
         con = duckdb.connect(str(tmp_path / "t.duckdb"), read_only=True)

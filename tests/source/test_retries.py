@@ -174,17 +174,9 @@ def test_a_window_limit_is_learned_and_not_hit_again(
     assert sorted(keys) == list(range(1, 401)), "every row exactly once"
     statuses = [e.status for e in record_calls(emu)]
     assert statuses.count(200) == 40
-    log = [(round(e.time, 2), e.status) for e in record_calls(emu)]
-    # Up to max_workers calls are in flight when the window fills, and the single prober's
-    # full-jitter backoff can land several times inside the 1 s window: 3 to 9 refusals in 64
-    # runs here (the bound was 6 and failed 1 run in 10). Without the throttle: 14 to 28.
-    assert statuses.count(429) <= 10, f"{statuses.count(429)} calls refused: {log}"
-    # The learned pace errs slow on purpose: the window counts as reopened when the probe that
-    # got through was sent, and a probe's jittered backoff (up to backoff_max = 1 s) can land
-    # late, so 10 calls over a 1 s burst and a stall up to 2 s long read as 3.2 to 10 calls/s
-    # before the 5% margin. 80 runs gave 4.92 to 9.41 (the bound was 5 and failed 2 of them).
-    pace = client.throttle.requests_per_second
-    assert pace is not None and 3.0 <= pace <= 10.0, pace
+    # How many refusals and which pace are judged on a virtual clock with seeded jitter
+    # (tests/source/test_throttle_clock.py); here, on real time, only that a pace was learned.
+    assert client.throttle.requests_per_second is not None
 
 
 def test_a_one_off_429_teaches_no_pace(caspio_emulator: Any, make_client: MakeClient) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -15,7 +16,7 @@ from sources.caspio.timezones import iana_name, local_to_utc, utc_to_local_lower
 
 UTC = dt.timezone.utc
 
-FIELDS = [
+FIELDS: list[dict[str, Any]] = [
     {"Name": "S", "Type": "STRING", "Label": "Short text", "Description": "shown in lists"},
     {"Name": "T", "Type": "TEXT"},
     {"Name": "F", "Type": "FILE"},

@@ -1,0 +1,1 @@
+"""Developer tools run on demand (never collected by pytest, never run by CI)."""

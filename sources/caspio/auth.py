@@ -96,9 +96,10 @@ class TokenCache:
     def __init__(self, directory: os.PathLike[str] | str | None = None) -> None:
         self.directory = Path(directory) if directory else default_cache_dir()
 
-    def path_for(self, host: str, client_id: str) -> Path:
+    def path_for(self, host: str, client_id: str, suffix: str = ".json") -> Path:
+        """The account's file (``.json``: its tokens; ``.pace``: its shared pace)."""
         digest = hashlib.sha256(f"{host.lower()}\n{client_id}".encode()).hexdigest()
-        return self.directory / f"{digest}.json"
+        return self.directory / f"{digest}{suffix}"
 
     def _check_private(self, path: Path) -> None:
         if os.name == "nt":

@@ -47,6 +47,7 @@ from .settings import (
     TOKEN_PATH,
     ObjectKind,
 )
+from .shared_pace import SharedPace
 from .stats import CallKind, CaspioStats
 from .throttle import Throttle
 from .transport import (
@@ -130,7 +131,8 @@ class CaspioClient:
         self._session, self._proxies, self._verify = prepare_session(
             session or requests.Session(), self.base_url, max_workers
         )
-        self.throttle = Throttle(requests_per_second)
+        shared = SharedPace(cache.path_for(self.host, client_id, ".pace")) if cache else None
+        self.throttle = Throttle(requests_per_second, shared)
         self.backoff = Backoff(
             base=backoff_base,
             cap=backoff_max,

@@ -127,7 +127,7 @@ class PageDecoder:
             columns, row_count = parsed
             if self._list_decoder is not None:
                 columns.update(self._list_columns(body, row_count))
-        except (ValueError, TypeError, pa.ArrowException, msgspec.MsgspecError):
+        except (ValueError, TypeError, ArithmeticError, pa.ArrowException, msgspec.MsgspecError):
             return None
         arrays = [columns[spec.name] for spec in self.schema.fields]
         return pa.Table.from_arrays(arrays, schema=self._arrow_schema)

@@ -102,7 +102,7 @@ class RecordReader:
     def _convert(self, rows: list[dict[str, object]]) -> pa.Table:
         try:
             return page_to_arrow(rows, self.schema)
-        except (ValueError, TypeError, pa.ArrowException) as error:
+        except (ValueError, TypeError, ArithmeticError, pa.ArrowException) as error:
             raise CaspioError(
                 f"{self.schema.name}: a page holds values that do not fit the field types "
                 f"({error}). A field's type was probably changed in Caspio during this sync. "

@@ -10,11 +10,16 @@ burst runs into it again. So after a 429:
 - if a probe was refused too (a window limit, not a one-off refusal), the rate the account
   allowed, successful calls from the start of the burst to the end of the stall, becomes the
   pace of the client for the rest of its life, 5% under, so the window is not hit again.
+
+With a ``SharedPace`` (the default when tokens are cached on disk), the pace, its slots and a
+429's pause are the account's, shared with every other process on the machine.
 """
 
 import logging
 import threading
 import time
+
+from .shared_pace import SharedPace
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +31,11 @@ PACE_MARGIN = 0.95
 class Throttle:
     """Shared by all threads of one client."""
 
-    def __init__(self, requests_per_second: float | None = None) -> None:
+    def __init__(
+        self, requests_per_second: float | None = None, shared: SharedPace | None = None
+    ) -> None:
         self._cond = threading.Condition()
+        self._shared = shared
         self._interval = 1.0 / requests_per_second if requests_per_second else 0.0
         self._next_slot = 0.0
         self._paused_until = 0.0
@@ -61,7 +69,9 @@ class Throttle:
                         continue
                 break
             wait = 0.0
-            if self._interval:
+            if self._shared is not None and (self._interval or self._shared.in_use()):
+                wait, self._interval = self._shared.reserve(self._interval)
+            elif self._interval:
                 slot = max(self._next_slot, now)
                 self._next_slot = slot + self._interval
                 wait = slot - now
@@ -82,6 +92,8 @@ class Throttle:
                 # the thread that was refused first, refused again after its pause
                 self._refused_probes += 1
             self._paused_until = max(self._paused_until, now + pause)
+        if self._shared is not None:
+            self._shared.publish(pause=pause)
 
     def succeeded(self, sent_at: float) -> None:
         """A call sent at ``sent_at`` got through: it counts toward the burst, or, sent after
@@ -109,6 +121,8 @@ class Throttle:
                     window - stalled,
                     allowed * PACE_MARGIN,
                 )
+                if self._shared is not None:
+                    self._shared.publish(interval=self._interval)
             self._stalled_since = None
             self._refused_probes = 0
             self._prober = None

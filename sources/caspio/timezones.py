@@ -43,8 +43,26 @@ def zone(caspio_zone: str | None) -> ZoneInfo:
 
 
 def local_to_utc(value: dt.datetime, tz: ZoneInfo) -> dt.datetime:
-    """A naive local time in ``tz`` -> aware UTC (ambiguous: the earlier instant)."""
-    return value.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    """A naive local time in ``tz`` -> aware UTC, as the page decoder converts it: an ambiguous
+    time (the repeated hour) is the earlier instant, a time the clock skipped (the spring gap)
+    is the instant the gap ends."""
+    earlier = value.replace(tzinfo=tz, fold=0)
+    if earlier.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != value:
+        # not a time this zone ever showed: both fold readings land outside the gap, and the
+        # later offset's reading is the gap's end, where Arrow puts it too
+        return _gap_end(value, tz)
+    return earlier.astimezone(UTC)
+
+
+def _gap_end(value: dt.datetime, tz: ZoneInfo) -> dt.datetime:
+    """The first instant after the spring gap that contains the naive local ``value``: between
+    ``value`` read with the offset after the gap and with the one before, minute by minute."""
+    early = value.replace(tzinfo=tz, fold=1).utcoffset() or dt.timedelta(0)
+    instant = (value - early).replace(tzinfo=UTC)
+    before = instant.astimezone(tz).utcoffset()
+    while instant.astimezone(tz).utcoffset() == before:
+        instant += dt.timedelta(minutes=1)
+    return instant
 
 
 def utc_to_local_lower_bound(value: dt.datetime, tz: ZoneInfo) -> dt.datetime:

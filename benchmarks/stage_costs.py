@@ -66,7 +66,9 @@ _DUCKDB_TYPES = {
 
 
 def _duckdb_columns(schema: ObjectSchema) -> str:
-    return "{" + ", ".join(f"'{f.name}': '{_DUCKDB_TYPES[f.kind]}'" for f in schema.fields) + "}"
+    return (
+        "{" + ", ".join(f"'{f.name}': '{_DUCKDB_TYPES[f.value_type]}'" for f in schema.fields) + "}"
+    )
 
 
 def _duckdb_select(schema: ObjectSchema) -> str:
@@ -75,9 +77,9 @@ def _duckdb_select(schema: ObjectSchema) -> str:
     out = []
     for f in schema.fields:
         column = f'"{f.name}"'
-        if f.kind == "zoned_dt" and f.tz is not None:
+        if f.value_type == "zoned_dt" and f.tz is not None:
             column = f"timezone('{f.tz.key}', {column})"
-        elif f.kind == "json":
+        elif f.value_type == "json":
             column = f"CAST({column} AS VARCHAR)"
         out.append(f'{column} AS "{f.name}"')
     return ", ".join(out)

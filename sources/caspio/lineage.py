@@ -26,7 +26,7 @@ from .errors import CaspioConfigError
 
 ACCOUNT_KEY = "account"
 DESTINATION_KEY = "destination"
-LOADED_KEYS = ("fields", "cursor", "last_pk")
+LOADED_KEYS = ("fields", "cursor", "last_pk", "read_with")
 """The state keys that describe what was loaded (dropped when the object is read in full)."""
 
 

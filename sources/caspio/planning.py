@@ -40,6 +40,9 @@ class ObjectPlan:
     design: DesignChanges = DesignChanges()
     full_read_reason: str | None = None
     """Why an object with loaded state is read in full this run (``None``: it is not)."""
+    read_with: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """The options that decide which rows and columns are read (kept in state: a mark is only
+    good for the same ``where`` and ``fields``)."""
 
     @property
     def reads_everything(self) -> bool:
@@ -55,6 +58,22 @@ class ObjectPlan:
     @property
     def incremental(self) -> bool:
         return self.previous_mark is not None or self.start_after is not None
+
+
+READ_WITH_KEY = "read_with"
+
+
+def read_with(options: TableOptions) -> dict[str, Any]:
+    """What of an object's options decides which rows and columns a mark covers."""
+    fields = sorted(f.lower() for f in options.fields) if options.fields is not None else None
+    return {"where": options.where, "fields": fields}
+
+
+def _describe_read(reading: Mapping[str, Any]) -> str:
+    where, fields = reading.get("where"), reading.get("fields")
+    return (f"where {where!r}" if where else "no where") + (
+        f", fields {', '.join(fields)}" if fields else ", all fields"
+    )
 
 
 def retyped_error(name: str, retyped: Sequence[Retyped]) -> CaspioDesignChangeError:
@@ -83,6 +102,14 @@ def plan_object(
     the object is then read as on its first run."""
     loaded = dict(state)
     design = DesignChanges()
+    reading = read_with(options)
+    if stale is None and loaded.get("fields") is not None:
+        previous = loaded.get(READ_WITH_KEY)
+        if previous is not None and previous != reading:
+            stale = (
+                f"its rows were read with other table_options ({_describe_read(previous)}; "
+                f"now {_describe_read(reading)}), so its mark does not cover what is read now"
+            )
     if stale is not None:
         forget_loaded(loaded)
     elif loaded.get("fields") is not None:
@@ -132,6 +159,7 @@ def plan_object(
         previous_mark=mark,
         design=design,
         full_read_reason=stale,
+        read_with=reading,
     )
 
 

@@ -174,6 +174,7 @@ class ObjectSync:
             forget_loaded(state)
         state["kind"] = plan.kind
         state["fields"] = list(plan.schema.raw_fields)
+        state["read_with"] = dict(plan.read_with)
         if hwm is not None and plan.cursor is not None:
             mark = hwm.next_mark(reader.server_time)
             if mark is not None:

@@ -167,3 +167,23 @@ def test_demo_from_two_directories_writes_where_it_says(
         with duckdb.connect(str(path), read_only=True) as conn:
             assert conn.execute("select count(*) from caspio.customers").fetchone()[0] > 0  # type: ignore[index]
     assert os.path.getsize(tmp_path / "second" / "caspio_demo.duckdb") > 0
+
+
+def test_a_filtered_first_run_does_not_make_the_plain_run_skip_rows(
+    caspio_emulator_factory: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A backfill window (``table_options.where``) loads a part; the next run without it must
+    still read the rest, although the window's newest stamp is past them."""
+    emu = caspio_emulator_factory(dataset=people_account(120))
+    use_emulator_credentials(monkeypatch, emu)
+    monkeypatch.setenv("SOURCES__CASPIO__TABLE_OPTIONS", '{"People": {"where": "PK_ID > 100"}}')
+    assert _sync() == 0
+    monkeypatch.delenv("SOURCES__CASPIO__TABLE_OPTIONS")
+    capsys.readouterr()
+    assert _sync() == 0
+    assert "People: read in full: its rows were read with other table_options" in (
+        capsys.readouterr().out
+    )
+    _equal_to_api(emu, "caspio_sync.duckdb")

@@ -99,3 +99,17 @@ def test_append_reads_new_keys_and_refuses_views() -> None:
     assert plan.start_after == 41 and plan.incremental
     with pytest.raises(CaspioConfigError, match="is a view"):
         plan_object("V", "views", FIELDS, {}, TableOptions(write_disposition="append"))
+
+
+def test_a_mark_read_with_another_where_or_fields_is_not_applied() -> None:
+    """A first run with a ``where`` (a backfill window) must not let a plain run skip the rows
+    the window left out; neither may a widened ``fields`` selection keep old rows half empty."""
+    windowed = {**LOADED, "read_with": {"where": "Total > 5", "fields": None}}
+    plan = plan_object("T", "tables", FIELDS, windowed, TableOptions())
+    assert plan.where is None and plan.reads_everything
+    assert plan.full_read_reason is not None and "where 'Total > 5'" in plan.full_read_reason
+    same = plan_object("T", "tables", FIELDS, windowed, TableOptions(where="Total > 5"))
+    assert same.incremental and same.full_read_reason is None
+    narrow = {**LOADED, "read_with": {"where": None, "fields": ["name"]}}
+    wider = plan_object("T", "tables", FIELDS, narrow, TableOptions(fields=("Name", "Total")))
+    assert wider.reads_everything and wider.read_with["fields"] == ["name", "total"]

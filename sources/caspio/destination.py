@@ -42,6 +42,27 @@ def probe_destination(pipeline: Any, table_names: Sequence[str]) -> DestinationF
     return DestinationFacts(location, frozenset(held))
 
 
+MERGING_TABLE_FORMATS = ("delta", "iceberg")
+"""The table formats dlt merges into on the filesystem destination; plain files it appends."""
+
+
+def refuses_merge(pipeline: Any, table_format: object) -> str | None:
+    """Why ``pipeline``'s destination would append what the source merges (``None``: it
+    merges): the plain filesystem destination writes files, so a merge there becomes an
+    append and every changed row a duplicate."""
+    destination = getattr(pipeline, "destination", None)
+    if destination is None or not str(destination.destination_type).endswith("filesystem"):
+        return None
+    if table_format in MERGING_TABLE_FORMATS:
+        return None
+    return (
+        "the filesystem destination appends plain files instead of merging, so changed rows "
+        "would be duplicated: give the table a table_format of delta or iceberg "
+        "(resource.apply_hints(table_format='delta')), or set table_options write_disposition "
+        "= 'replace'"
+    )
+
+
 class LoadTarget:
     """Whose state the current extract may use: its account is checked and its destination
     probed once per extract, for all objects of the source."""

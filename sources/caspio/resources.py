@@ -26,8 +26,9 @@ from dlt.extract.resource import DltResource
 from .arrow import expect_json_text_columns
 from .catalog import Catalog
 from .client import CaspioClient
-from .destination import LoadTarget
+from .destination import LoadTarget, refuses_merge
 from .errors import (
+    CaspioConfigError,
     CaspioDesignChangeError,
     CaspioObjectNotFoundError,
     unknown_objects_error,
@@ -100,10 +101,21 @@ class ObjectSync:
         plan = plan_object(self.name, kind, self._fields(kind), state, self.options, stale=stale)
         if plan.design.deleted or plan.design.rezoned or plan.design.added:
             self.client.stats.note(self.name, plan.design.describe())
+        if plan.write_disposition != "replace" and not plan.reads_everything:
+            self._refuse_appending_merges()
         if plan.full_read_reason is not None:
             logger.warning("%s: read in full: %s", self.name, plan.full_read_reason)
             self.client.stats.note(self.name, f"read in full: {plan.full_read_reason}")
         return plan
+
+    def _refuse_appending_merges(self) -> None:
+        try:
+            pipeline, table_format = dlt.current.pipeline(), dlt.current.resource().table_format
+        except Exception:  # iterated outside a pipeline: nothing is loaded anywhere
+            return
+        why = refuses_merge(pipeline, table_format)
+        if why is not None:
+            raise CaspioConfigError(f"{self.name}: {why}")
 
     def run(self) -> Iterator[Any]:
         state = dlt.current.resource_state()

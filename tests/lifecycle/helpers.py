@@ -45,27 +45,16 @@ def people_account(rows: int, first_name: str = "P", host: str | None = None) ->
     return account
 
 
-def _token(emu: Any) -> str:
-    answer = requests.post(
-        f"{emu.base_url}/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-        },
-        timeout=10,
-    )
-    answer.raise_for_status()
-    return str(answer.json()["access_token"])
-
-
 def design(emu: Any, method: str, path: str, body: dict[str, Any] | None = None) -> int:
     """One table design call (``POST tables/People/fields`` ...) through Caspio's REST API."""
     answer = requests.request(
         method,
         f"{emu.v3_url}/{path}",
         json=body,
-        headers={"Authorization": f"Bearer {_token(emu)}", "Content-Type": "application/json"},
+        headers={
+            "Authorization": f"Bearer {emu.access_token()}",
+            "Content-Type": "application/json",
+        },
         timeout=10,
     )
     assert answer.status_code in (200, 201, 204), (answer.status_code, answer.text)

@@ -7,6 +7,7 @@ until interrupted. Without ``--data`` it serves the bundled demo account.
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import sys
 import threading
@@ -23,26 +24,76 @@ def _generate(items: Sequence[str]) -> dict[str, int]:
     return out
 
 
+EXAMPLES = """examples:
+  caspio-emulator serve                                   the demo account on 127.0.0.1:8787
+  caspio-emulator serve --port 0 --generate Big=300000    a free port, plus a 300,000-row table
+  caspio-emulator serve --data dataset.json --latency-ms 150 --rate-limit 2000/300"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="caspio-emulator", description="A local Caspio REST API")
-    sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("serve", help="serve an account on loopback until interrupted")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8787, help="0 picks a free port")
+    p = argparse.ArgumentParser(
+        prog="caspio-emulator",
+        description="A local Caspio REST API (OAuth, tables, views, records, knobs for faults).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    s = sub.add_parser(
+        "serve",
+        help="serve an account on loopback until interrupted",
+        description="Serve an account on loopback until interrupted (Ctrl-C or SIGTERM); prints "
+        "the base URL and the credentials.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    s.add_argument(
+        "--port", type=int, default=8787, help="port (default: 8787; 0 picks a free one)"
+    )
     s.add_argument("--data", help="dataset JSON (DATASET.md); default: the demo account")
     s.add_argument("--empty", action="store_true", help="start with an empty account")
-    s.add_argument("--generate", action="append", default=[], metavar="Table=N")
-    s.add_argument("--latency-ms", type=float, default=0.0)
-    s.add_argument("--rate-limit", default=None, metavar="N/SECONDS", help="e.g. 2000/300")
-    s.add_argument("--fault-rate", type=float, default=0.0)
-    s.add_argument("--token-ttl", type=float, default=86399)
+    s.add_argument(
+        "--generate",
+        action="append",
+        default=[],
+        metavar="Table=N",
+        help="add N synthetic rows to Table (created if absent); repeatable",
+    )
+    s.add_argument(
+        "--latency-ms", type=float, default=0.0, help="added to every answer (default: 0)"
+    )
+    s.add_argument(
+        "--rate-limit",
+        default=None,
+        metavar="N/SECONDS",
+        help="answer 429 past N calls per SECONDS, e.g. 2000/300",
+    )
+    s.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        help="share of calls (0-1) answered with a random fault: 500, 503, 429, reset, truncate",
+    )
+    s.add_argument(
+        "--token-ttl", type=float, default=86399, help="access token lifetime in seconds"
+    )
     s.add_argument("--quota", type=int, default=None, help="API calls allowed before 403")
-    s.add_argument("--stale-token-400", action="store_true")
-    s.add_argument("--retry-after", type=int, default=None)
-    s.add_argument("--hang-seconds", type=float, default=10.0)
-    s.add_argument("--client-id", default=None)
-    s.add_argument("--client-secret", default=None)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--stale-token-400",
+        action="store_true",
+        help="answer an expired token with Caspio's 400 IncorrectQueryParameter, not 401",
+    )
+    s.add_argument(
+        "--retry-after", type=int, default=None, help="Retry-After seconds sent with each 429"
+    )
+    s.add_argument(
+        "--hang-seconds", type=float, default=10.0, help="how long a scripted 'hang' fault hangs"
+    )
+    s.add_argument("--client-id", default=None, help="the client id to accept (default: random)")
+    s.add_argument(
+        "--client-secret", default=None, help="the client secret to accept (default: random)"
+    )
+    s.add_argument("--seed", type=int, default=0, help="seed of generated rows and faults")
     return p
 
 
@@ -69,10 +120,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             hang_seconds=args.hang_seconds,
             seed=args.seed,
         )
-    except (DatasetError, argparse.ArgumentTypeError, OSError, ValueError) as exc:
-        print(f"caspio-emulator: {exc}", file=sys.stderr)
+        emu.start()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(
+                f"caspio-emulator: error: port {args.port} on {args.host} is already in use: stop "
+                "what listens there or pass another --port (0 picks a free one)",
+                file=sys.stderr,
+            )
+        else:
+            print(f"caspio-emulator: error: {exc}", file=sys.stderr)
         return 2
-    emu.start()
+    except (DatasetError, argparse.ArgumentTypeError, ValueError, KeyError, TypeError) as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"caspio-emulator: error: bad dataset or option: {text}", file=sys.stderr)
+        return 2
     print(f"Caspio emulator serving {data or 'an empty account'}", flush=True)
     print(f"  base URL      {emu.base_url}", flush=True)
     print(f"  REST v3       {emu.v3_url}", flush=True)

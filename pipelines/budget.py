@@ -26,13 +26,16 @@ from sources.caspio import (
     exception_chain,
 )
 
+from . import interrupts
 from .caspio_pipeline import (
     SyncReport,
     report_fields,
     rows_loaded,
     source_arguments,
 )
+from .cleanup import remove_orphans
 from .setup import SyncArgs, open_sync
+from .status import record_failure, record_run
 
 
 @dataclasses.dataclass
@@ -69,8 +72,9 @@ def run_with_budget(max_calls: int, **args: Unpack[SyncArgs]) -> BudgetedSyncRep
     started = time.perf_counter()
     setup = open_sync(**args)
     settings, client, pipeline = setup.settings, setup.client, setup.pipeline
-    client.budget = CallBudget(max_calls)
+    client.budget = interrupts.budget(CallBudget(max_calls))
     before = client.stats.snapshot()
+    remove_orphans(pipeline)
     rows: dict[str, int] = {}
     completed: list[str] = []
     names: list[str] = []
@@ -90,8 +94,15 @@ def run_with_budget(max_calls: int, **args: Unpack[SyncArgs]) -> BudgetedSyncRep
             rows.update(rows_loaded(pipeline))
     except CallBudgetExceeded as exc:  # the budget ran out while listing tables
         stopped = exc
+    except BaseException as exc:
+        remove_orphans(pipeline)
+        record_failure(pipeline, client, before, exc, completed)
+        raise
     finally:
-        client.budget = None
+        client.budget = interrupts.budget(None)
+    if stopped is not None:
+        remove_orphans(pipeline)
+    record_run(pipeline, client, before, "ok" if stopped is None else "budget", None, completed)
     return BudgetedSyncReport(
         **report_fields(pipeline, client, before, started, rows),
         load_info=pipeline.last_trace.last_load_info if pipeline.last_trace else None,

@@ -28,6 +28,7 @@ from typing_extensions import Unpack
 
 from sources.caspio import CaspioClient, CaspioSourceConfiguration, caspio
 
+from .cleanup import remove_orphans
 from .duckdb_pool import run_growing_duckdb_pool
 from .setup import (
     DEFAULT_DATASET_NAME,
@@ -41,6 +42,7 @@ from .setup import (
     resolve_credentials,
     source_settings,
 )
+from .status import record_failure, record_run
 
 __all__ = [
     "DEFAULT_DATASET_NAME",
@@ -169,21 +171,28 @@ def run_sync(full_refresh: bool = False, **args: Unpack[SyncArgs]) -> SyncReport
     managed_file = setup.duckdb_file
     # before the source is built: building it lists the account's tables and views
     before = client.stats.snapshot()
-    source = caspio(credentials=client.credentials, client=client, **source_arguments(settings))
-    if pipeline.has_pending_data:
-        # A killed run left a normalized or extracted package behind; dlt would load only that
-        # and skip extracting, silently missing what changed in Caspio since. Finish it first.
-        run_growing_duckdb_pool(pipeline, pipeline.run, managed_file)
-    run: Callable[[], LoadInfo] = functools.partial(pipeline.run, source)
-    if full_refresh:
-        # only the selected tables: dropping the whole source would empty the others too
-        run = functools.partial(
-            pipeline.run,
-            source,
-            refresh="drop_resources" if settings.tables else "drop_sources",
-        )
-    with _fewer_gc_passes(), _malloc_for_arrow():
-        load_info = run_growing_duckdb_pool(pipeline, run, managed_file)
+    remove_orphans(pipeline)  # what a killed run's extract left behind
+    try:
+        source = caspio(credentials=client.credentials, client=client, **source_arguments(settings))
+        if pipeline.has_pending_data:
+            # A killed run left a normalized or extracted package behind; dlt would load only
+            # that and skip extracting, silently missing what changed in Caspio since. Finish it.
+            run_growing_duckdb_pool(pipeline, pipeline.run, managed_file)
+        run: Callable[[], LoadInfo] = functools.partial(pipeline.run, source)
+        if full_refresh:
+            # only the selected tables: dropping the whole source would empty the others too
+            run = functools.partial(
+                pipeline.run,
+                source,
+                refresh="drop_resources" if settings.tables else "drop_sources",
+            )
+        with _fewer_gc_passes(), _malloc_for_arrow():
+            load_info = run_growing_duckdb_pool(pipeline, run, managed_file)
+    except BaseException as exc:
+        remove_orphans(pipeline)
+        record_failure(pipeline, client, before, exc)
+        raise
+    record_run(pipeline, client, before, "ok")
     return SyncReport(
         **report_fields(pipeline, client, before, started, rows_loaded(pipeline)),
         load_info=load_info,

@@ -28,7 +28,9 @@ from sources.caspio import (
     resolve_source_configuration,
 )
 
+from . import interrupts
 from .duckdb_pool import duckdb_credentials
+from .progress import RunMonitor
 
 DEFAULT_PIPELINE_NAME = "caspio"
 DEFAULT_DATASET_NAME = "caspio"
@@ -60,7 +62,8 @@ class SyncArgs(TypedDict, total=False):
     credentials: CaspioCredentials | None
     duckdb_file: str | None
     pipelines_dir: str | None
-    progress: str | None
+    progress: str | RunMonitor | None
+    """dlt's progress name (``log``...) or the CLI's ``RunMonitor``."""
     source_options: dict[str, Any] | None
     """Source settings that win over ``[sources.caspio]`` (the command line's)."""
     client: CaspioClient | None
@@ -85,7 +88,12 @@ def open_sync(**args: Unpack[SyncArgs]) -> SyncSetup:
         args.get("progress"),
     )
     managed = duckdb_path(duckdb_file, pipeline_name) if destination == "duckdb" else None
-    return SyncSetup(settings, client or make_client(settings), pipeline, managed)
+    client = client or make_client(settings)
+    interrupts.arm(client)
+    progress = args.get("progress")
+    if isinstance(progress, RunMonitor):
+        progress.watch(client, settings.page_size)
+    return SyncSetup(settings, client, pipeline, managed)
 
 
 def source_settings(
@@ -136,7 +144,7 @@ def build_pipeline(
     pipeline_name: str = DEFAULT_PIPELINE_NAME,
     duckdb_file: str | None = None,
     pipelines_dir: str | None = None,
-    progress: str | None = None,
+    progress: str | RunMonitor | None = None,
 ) -> Pipeline:
     """A dlt pipeline; a DuckDB destination defaults to a file named after the pipeline."""
     if destination == "duckdb":
@@ -153,6 +161,8 @@ def build_pipeline(
         kwargs["pipelines_dir"] = pipelines_dir
     if progress:
         kwargs["progress"] = progress
-    return dlt.pipeline(
+    pipeline = dlt.pipeline(
         pipeline_name=pipeline_name, destination=destination, dataset_name=dataset_name, **kwargs
     )
+    interrupts.pipeline_settings(pipeline)
+    return pipeline

@@ -70,16 +70,29 @@ class CaspioDesignChangeError(CaspioConfigError):
     """A loaded field changed type in Caspio: its destination column cannot take the values."""
 
 
+class CaspioUnknownObjectError(CaspioConfigError):
+    """A table or view name (or glob) that matches nothing; ``missing`` and ``available`` let
+    a caller suggest the closest name."""
+
+    def __init__(self, message: str, missing: list[str], available: list[str]) -> None:
+        super().__init__(message)
+        self.missing = missing
+        self.available = available
+
+
 def unknown_objects_error(
     missing: Iterable[str], available: Iterable[str], kind: str = "table or view"
 ) -> CaspioConfigError:
     """Builds the error for names/globs that match nothing, listing what does exist."""
-    missing_s = ", ".join(repr(m) for m in missing)
+    names = list(missing)
+    missing_s = ", ".join(repr(m) for m in names)
     avail = sorted(available)
     shown = ", ".join(avail[:50]) + (f", ... ({len(avail)} in all)" if len(avail) > 50 else "")
-    return CaspioConfigError(
+    return CaspioUnknownObjectError(
         f"Unknown Caspio {kind} {missing_s}: the account (as this API profile sees it) has "
-        f"{shown or 'no tables or views'}; fix the name in `tables` or grant the profile access"
+        f"{shown or 'no tables or views'}; fix the name in `tables` or grant the profile access",
+        names,
+        avail,
     )
 
 

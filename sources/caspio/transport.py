@@ -12,7 +12,7 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from .errors import CaspioApiError
+from .errors import CaspioApiError, exception_chain
 from .http_errors import (
     certificate_reason,
     http_date,
@@ -132,12 +132,28 @@ def exchange(
                 "REQUESTS_CA_BUNDLE at its CA bundle (certificate checks cannot be "
                 "switched off)"
             ) from None
+        if any(
+            marker in str(cause)
+            for cause in exception_chain(ex)
+            for marker in ("WRONG_VERSION_NUMBER", "wrong version number", "record layer failure")
+        ):
+            # an https:// URL to a server that speaks plain http: it answers the same way again
+            raise CaspioApiError(
+                f"{host} does not speak TLS (https:// to a plain-http server?): check the "
+                "scheme of the integration URL"
+            ) from None
         raise Retryable("connection", f"TLS handshake failed: {type(ex).__name__}") from None
     except requests.exceptions.ConnectionError as ex:
         if is_name_resolution_error(ex):
             raise CaspioApiError(
                 f"Cannot resolve host {host.split(':')[0]}: check the Caspio "
                 "subdomain / integration URL"
+            ) from None
+        if any(isinstance(cause, ConnectionRefusedError) for cause in exception_chain(ex)):
+            # nothing listens there: a wrong port or host, not a passing fault
+            raise CaspioApiError(
+                f"Nothing accepts connections at {host} (connection refused): check the host "
+                "and port of the Caspio integration URL"
             ) from None
         raise Retryable("connection", f"connection failed: {type(ex).__name__}") from None
     except requests.exceptions.ChunkedEncodingError as ex:

@@ -1,7 +1,9 @@
 """Airflow DAGs for Caspio: hourly sync with one parallel task per table, nightly reconcile.
 
 Copy ``deploy/airflow/`` into the DAGs folder of an Airflow 2.4+ deployment where this project
-is installed (``pip install -e .`` or a wheel), and give the workers the credentials as
+is installed (``pip install -e .`` or a wheel; tested under Airflow 2.11.2's scheduler with the
+LocalExecutor: ``tests/features/test_airflow_dag.py``, docs/scheduling.md), and give the
+workers the credentials as
 environment variables (``SOURCES__CASPIO__CREDENTIALS__CLIENT_ID`` / ``__CLIENT_SECRET`` /
 ``__INTEGRATION_URL``, ``DESTINATION__POSTGRES__CREDENTIALS``), e.g. from a secrets backend.
 Optional: ``CASPIO_TABLES`` (comma-separated), ``CASPIO_DESTINATION``, ``CASPIO_DATASET``.

@@ -14,13 +14,17 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .contenders import CONTENDERS, DESCRIPTIONS
+
 COLORS = {
     "connector": "#1f77b4",
+    "rest_api_parquet": "#9467bd",
     "rest_api_generic": "#d62728",
+    "pandas_keyset": "#2ca02c",
     "pandas_script": "#ff7f0e",
     "download_floor": "#7f7f7f",
 }
-ORDER = ("connector", "rest_api_generic", "pandas_script", "download_floor")
+ORDER = CONTENDERS
 
 
 def _grouped_bars(ax: Any, cases: list[dict[str, Any]], key: str, title: str, log: bool) -> None:
@@ -33,7 +37,8 @@ def _grouped_bars(ax: Any, cases: list[dict[str, Any]], key: str, title: str, lo
                 xs.append(j + (i - (len(ORDER) - 1) / 2) * width)
                 ys.append(value)
         if xs:
-            ax.bar(xs, ys, width, label=contender, color=COLORS[contender])
+            label = DESCRIPTIONS[contender].label
+            ax.bar(xs, ys, width, label=label, color=COLORS.get(contender, "#bcbd22"))
     ax.set_xticks(range(len(cases)))
     ax.set_xticklabels([c["id"] for c in cases], rotation=20, ha="right", fontsize=8)
     ax.set_title(title, fontsize=10)
@@ -54,7 +59,7 @@ def write_chart(cases: list[dict[str, Any]], path: Path) -> None:
     axes[1].axhline(300, color="black", linestyle="--", linewidth=0.8)
     axes[1].text(0, 305, "300 MB target", fontsize=8)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=4, fontsize=9)
+    fig.legend(handles, labels, loc="upper center", ncol=6, fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 0.93))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

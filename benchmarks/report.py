@@ -10,6 +10,11 @@ import math
 import re
 from typing import Any
 
+from .contenders import CONTENDERS, DESCRIPTIONS
+from .provenance import runs_section
+from .report_method import METHOD, contenders_section
+from .targets_load import IN_FLIGHT, in_flight_bound
+
 PROFILE_START = "<!-- profile:start -->"
 PROFILE_END = "<!-- profile:end -->"
 NO_PROFILE = "_No profile yet: run `.venv/bin/python -m benchmarks.profile`._"
@@ -38,8 +43,9 @@ def contender_rows(case: dict[str, Any]) -> list[str]:
         total = len(case["runs"].get(contender, []))
         reasons = ", ".join(sorted(set(case.get("failure_reasons", {}).get(contender, []))))
         failed_cell = f"{failed} of {total}" + (f" ({reasons})" if reasons else "")
+        name = DESCRIPTIONS[contender].label if contender in DESCRIPTIONS else contender
         if not med:
-            lines.append(f"| {contender} | failed | | | | | | | | {failed_cell} |")
+            lines.append(f"| {name} | failed | | | | | | | | {failed_cell} |")
             continue
         calls = (
             f"{_fmt(med.get('api_calls'), 0)} ({_fmt(med.get('token_calls'), 0)}/"
@@ -47,7 +53,7 @@ def contender_rows(case: dict[str, Any]) -> list[str]:
             f"{_fmt(med.get('listing_calls'), 0)})"
         )
         lines.append(
-            f"| {contender} | {_fmt(med.get('wall_s'), 2)} | {_fmt(med.get('cpu_s'), 2)} | "
+            f"| {name} | {_fmt(med.get('wall_s'), 2)} | {_fmt(med.get('cpu_s'), 2)} | "
             f"{_fmt(med.get('peak_rss_mb'), 0)} | {_fmt(med.get('rows_per_s'), 0)} | {calls} | "
             f"{_fmt(med.get('status_429'), 0)} | {_fmt(med.get('emulator_cpu_s'), 2)} | "
             f"{'–' if ratio is None else f'{ratio:.2f}×'} | {failed_cell} |"
@@ -65,14 +71,49 @@ def case_section(case: dict[str, Any]) -> str:
             if case["rate_limit"]
             else "none"
         )
-        + f"; {len(next(iter(case['runs'].values()), []))} run(s) per contender, median shown."
+        + f"; {_run_counts(case)}."
     )
     if case["rows_updated_via_api"]:
         facts += f" Rows updated through the API before each run: {case['rows_updated_via_api']}."
     notes = "".join(f"\n\n_{n}_" for n in case["notes"])
     body = "\n".join([COLUMNS, *contender_rows(case)])
-    extra = throttle_note(case) if case["rate_limit"] else ""
+    extra = latency_note(case) if case["scenario"] == "L" else ""
+    if case["rate_limit"] and case["scenario"] != "L":
+        extra = throttle_note(case)
     return head + facts + notes + "\n\n" + body + "\n" + extra
+
+
+def _run_counts(case: dict[str, Any]) -> str:
+    counts = {c: len(case["runs"].get(c, [])) for c in case["contenders"]}
+    if len(set(counts.values())) == 1:
+        return f"{next(iter(counts.values()))} run(s) per contender, median shown"
+    return "runs: " + ", ".join(f"{c} {n}" for c, n in counts.items()) + "; medians shown"
+
+
+def latency_note(case: dict[str, Any]) -> str:
+    """Wall time against the bound of `IN_FLIGHT` calls in flight, calls/s and 429s."""
+    med = case["median"].get("connector", {})
+    bound, wall, calls = in_flight_bound(case), med.get("wall_s"), med.get("api_calls")
+    if not bound or not wall or not calls:
+        return ""
+    note = (
+        f"\nIn-flight bound: {calls:.0f} calls x {case['latency_ms']} ms / {IN_FLIGHT} = "
+        f"{bound:.1f} s. Connector (median): {wall:.1f} s wall = {wall / bound:.2f}x the bound, "
+        f"{calls / wall:.2f} calls/s, {med.get('status_429', 0):.0f} answered 429."
+    )
+    if case["rate_limit"]:
+        limit, window = case["rate_limit"]
+        allowed = limit / window
+        note += (
+            f" The window allows {allowed:.2f} calls/s: {calls / wall / allowed:.0%} of it. "
+            "Per run (wall s, calls/s, 429s): "
+            + "; ".join(
+                f"{r['wall_s']:.1f}, {r['request_rate']:.2f}, {r['status_429']}"
+                for r in case["runs"].get("connector", [])
+            )
+            + "."
+        )
+    return note + "\n"
 
 
 def throttle_note(case: dict[str, Any]) -> str:
@@ -127,11 +168,7 @@ def s5_section(cases: dict[str, dict[str, Any]]) -> str:
     rss_cases.sort(key=lambda c: c["rows_per_table"])
     if not rss_cases:
         return ""
-    contenders = [
-        c
-        for c in ("connector", "rest_api_generic", "pandas_script", "download_floor")
-        if any(c in case["contenders"] for case in rss_cases)
-    ]
+    contenders = [c for c in CONTENDERS if any(c in case["contenders"] for case in rss_cases)]
     header = (
         "| Contender | "
         + " | ".join(f"{c['rows_per_table']:,} rows ({c['id']})" for c in rss_cases)
@@ -141,7 +178,7 @@ def s5_section(cases: dict[str, dict[str, Any]]) -> str:
     lines = [header]
     for contender in contenders:
         cells = [_fmt(c["median"].get(contender, {}).get("peak_rss_mb"), 0) for c in rss_cases]
-        lines.append(f"| {contender} | " + " | ".join(cells) + " |")
+        lines.append(f"| {DESCRIPTIONS[contender].label} | " + " | ".join(cells) + " |")
     return (
         "## Peak RSS by table size (S1 and S5 runs; MB, median)\n\n"
         "Peak RSS is the contender process's own `ru_maxrss` (from `wait4`), interpreter and "
@@ -154,58 +191,31 @@ def targets_section(targets: list[dict[str, str]]) -> str:
     for t in targets:
         mark = {"PASS": "**PASS**", "FAIL": "**FAIL**"}.get(t["status"], t["status"])
         lines.append(f"| {t['text']} | {t['measured']} | {mark} |")
-    return "## Targets (issue 4)\n\n" + "\n".join(lines) + "\n"
+    return "## Targets (issues 4 and 17)\n\n" + "\n".join(lines) + "\n"
 
 
 def machine_section(meta: dict[str, Any]) -> str:
     m = meta["machine"]
     v = m["versions"]
     return (
-        "## Machine\n\n"
+        "## Machine (latest run)\n\n"
         f"- CPU: {m['cpu_model']}, {m['logical_cores']} logical cores, {m['memory_gb']} GB RAM\n"
         f"- OS: {m['platform']}\n"
         f"- Python {m['python']}; " + ", ".join(f"{k} {val}" for k, val in v.items()) + "\n"
-        f"- Code revision: {m['git_revision']} (code under test frozen for the run, digest "
-        f"{meta.get('code_digest')}); started {m['started_at']}; load average at "
-        f"start {m['loadavg_at_start']}, at end {meta.get('loadavg_at_end')}\n"
         f"- Emulator: one `caspio-emulator serve` process, tables generated at start-up in "
         f"{meta['emulator_startup_s']:.1f} s: "
         + ", ".join(f"{t} {n:,}" for t, n in meta["emulator_tables"].items())
         + "\n"
-        + "".join(
-            f"- Case {case} re-measured in a later invocation started {when} (all its "
-            "contenders side by side again, so its ratios are still from one run)\n"
-            for case, when in meta.get("remeasured", {}).items()
-        )
         + f"- Mode: {'quick (tiny sizes)' if meta['quick'] else 'full'}, {meta['repeat']} "
-        f"run(s) per contender, total {meta['total_seconds'] / 60:.1f} min\n"
+        f"run(s) per contender unless a case says otherwise, {meta['total_seconds'] / 60:.1f} min\n"
     )
 
 
-METHOD = """## Method
+LATENCY_INTRO = f"""Every call waits the latency in the emulator, as calls to a real account
+wait on the network. The bound is the wall time of {IN_FLIGHT} calls always in flight: the
+connector's calls x the latency / {IN_FLIGHT}. Re-measure these cases alone (about 15 minutes,
+the rate window's fill included) with `.venv/bin/python -m benchmarks.run --scenarios L --merge`.
 
-- Contenders (`benchmarks/contenders/`), each a separate `python -m` process against the same
-  emulator process, started fresh for every run (imports included in wall time, as a user or
-  scheduler would see it):
-  - **connector**: `pipelines.caspio_pipeline.run_sync` (what `caspio-sync run` calls) into a
-    fresh DuckDB file; token cache in a benchmark-private directory shared across runs.
-  - **rest_api_generic**: dlt's `rest_api` source with `OAuth2ClientCredentials`,
-    `PageNumberPaginator(base_page=1, page_param="q.pageNumber", total_path=None)`,
-    `data_selector="Result"`, `q.pageSize=1000`, `q.orderBy=PK_ID`, an incremental cursor in
-    `q.where` via `{incremental.start_value}`, merge on `PK_ID`, into DuckDB.
-  - **pandas_script**: `requests.Session`, page loop until a short page, `pandas.DataFrame`,
-    `CREATE TABLE ... AS SELECT * FROM df` in DuckDB.
-  - **download_floor**: every page on one keep-alive `http.client` connection, bytes discarded
-    (rows counted by a byte search for `"PK_ID"`, no parsing).
-- Wall time: process start to exit, measured by the harness. CPU time: the child's user+sys
-  from `wait4`. Peak RSS: the child's `ru_maxrss`. Rows/s: rows loaded ÷ wall time.
-- API calls: from the emulator's request log, reset before every run (token calls and failed
-  calls included, as Caspio bills them). Emulator CPU s: the server process's CPU time during
-  the run, a hint of how much of the wall time the emulator itself costs.
-- Each value is the median of the runs; runs are interleaved (run 1 of every contender, then
-  run 2, ...) so the noise of a shared machine spreads over all contenders. A run counts only if
-  it exited 0 and the destination holds exactly the expected rows. Ratios are medians divided by
-  the connector's median from the same run of the command.
 """
 
 
@@ -237,15 +247,20 @@ def render(results: dict[str, Any], existing_doc: str | None, chart_rel: str) ->
         "# Benchmarks\n\n"
         "Written by `.venv/bin/python -m benchmarks.run` (raw numbers: "
         "[`benchmarks/results.json`](benchmarks/results.json)); do not edit by hand. "
-        "Every figure below was measured in one run of that command on the machine described "
-        "here; compare ratios, not absolute seconds, across machines. Why a target is missed, "
+        "The cases below come from the runs of that command listed here, each on the code "
+        "named (`--merge` replaces only the cases measured again). Within a case every "
+        "contender ran side by side in one run, so a case's ratios are from one run; figures "
+        "of cases from different runs were measured on different code and machine load. "
+        "Compare ratios, not absolute seconds, across machines. Why a target is missed, "
         "and what was measured to find out, is in [benchmarks-analysis.md]"
-        "(benchmarks-analysis.md) (written by hand).\n",
+        "(benchmarks-analysis.md) (written by hand).\n\n" + runs_section(results),
         f"![benchmark chart]({chart_rel})\n",
         targets_section(results["targets"]),
+        contenders_section(),
         machine_section(meta),
     ]
     for scenario, title in (
+        ("L", "L latency (issue 17: the headline of wall time)"),
         ("S1", "S1 bulk"),
         ("S2", "S2 many tables"),
         ("S3", "S3 throttled"),
@@ -256,6 +271,8 @@ def render(results: dict[str, Any], existing_doc: str | None, chart_rel: str) ->
         if not chosen:
             continue
         summary = s4_summary(cases) + "\n" if scenario == "S4" else ""
+        if scenario == "L":
+            summary = LATENCY_INTRO
         parts.append(f"## {title}\n\n" + summary + "\n".join(case_section(c) for c in chosen))
     s5 = s5_section(cases)
     if s5:

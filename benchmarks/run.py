@@ -24,6 +24,7 @@ from .chart import write_chart
 from .emulator_proc import EmulatorProcess
 from .machine import machine_facts
 from .measure import REPO_ROOT
+from .provenance import legacy_runs, tree_state
 from .report import render
 from .runner import Runner, RunSettings
 from .scenarios import ALL_SCENARIOS, FULL, QUICK, Sizes, build_cases, emulator_tables, label
@@ -92,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         saved = json.loads((docs_dir / "benchmarks" / "results.json").read_text())
         for case_id, when in saved["meta"].get("remeasured", {}).items():
             saved["cases"][case_id]["remeasured"] = when
+        legacy_runs(saved)
         saved["cases"] = in_run_order(saved["cases"], sizes)
         size = saved["meta"]["sizes"]
         saved["targets"] = as_dicts(
@@ -106,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(work / "token_cache", ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
 
+    tree = tree_state(REPO_ROOT)
     if not args.quick:
         measure.CODE_ROOT = work / "code"
         code_digest = freeze(REPO_ROOT, measure.CODE_ROOT)
@@ -119,10 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cases:
         prefixes = tuple(p.strip() for p in args.cases.split(",") if p.strip())
         cases = [c for c in cases if c.id.startswith(prefixes)]
-    tables = emulator_tables(sizes, scenarios)
+    tables = emulator_tables(cases)
     started = time.perf_counter()
+    machine = machine_facts(REPO_ROOT)
+    run_id = machine["started_at"]
     meta: dict[str, Any] = {
-        "machine": machine_facts(REPO_ROOT),
+        "machine": machine,
         "quick": args.quick,
         "repeat": repeat,
         "scenarios": list(scenarios),
@@ -154,6 +159,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     meta["total_seconds"] = time.perf_counter() - started
     meta["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    meta["runs"] = {
+        run_id: dict(
+            tree,
+            started_at=run_id,
+            code_digest=code_digest,
+            command="python -m benchmarks.run " + " ".join(sys.argv[1:] if argv is None else argv),
+            loadavg=[machine["loadavg_at_start"], meta["loadavg_at_end"]],
+            minutes=round(meta["total_seconds"] / 60, 1),
+            repeat=repeat,
+        )
+    }
+    for case_dict in results_cases.values():
+        case_dict["run"] = run_id
     results: dict[str, Any] = {"meta": meta, "cases": results_cases}
     if args.merge:
         results = merge_into(docs_dir / "benchmarks" / "results.json", results, sizes)
@@ -189,16 +207,18 @@ def in_run_order(cases: dict[str, Any], sizes: Sizes) -> dict[str, Any]:
 def merge_into(path: Path, fresh: dict[str, Any], sizes: Sizes) -> dict[str, Any]:
     """The saved results with the freshly measured cases replacing theirs (same sizes only)."""
     saved: dict[str, Any] = json.loads(path.read_text())
-    if saved["meta"]["sizes"] != json.loads(json.dumps(fresh["meta"]["sizes"])):
+    saved_sizes = {k: saved["meta"]["sizes"].get(k) for k in ("big", "mid", "small")}
+    if saved_sizes != {k: fresh["meta"]["sizes"][k] for k in saved_sizes}:
         raise SystemExit("--merge needs the same sizes (quick and full results do not mix)")
-    remeasured = saved["meta"].setdefault("remeasured", {})
-    when = f"{fresh['meta']['machine']['started_at']} (code digest {fresh['meta']['code_digest']})"
-    for case_id, case in fresh["cases"].items():
-        # the invocation's label: the targets tell one invocation's runs from another's by it
-        saved["cases"][case_id] = dict(case, remeasured=when)
-        remeasured[case_id] = when
+    for case_id, when in saved["meta"].pop("remeasured", {}).items():
+        saved["cases"][case_id]["remeasured"] = when
+    legacy_runs(saved)
+    saved["cases"].update(fresh["cases"])
     saved["cases"] = in_run_order(saved["cases"], sizes)
-    return saved
+    runs = dict(saved["meta"]["runs"], **fresh["meta"]["runs"])
+    used = {case.get("run") for case in saved["cases"].values()}
+    meta = dict(fresh["meta"], runs={k: v for k, v in runs.items() if k in used})
+    return {"meta": meta, "cases": saved["cases"]}
 
 
 def write_outputs(results: dict[str, Any], docs_dir: Path, profile_md: str | None) -> None:

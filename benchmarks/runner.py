@@ -24,6 +24,7 @@ from .contenders.common import duckdb_table_rows
 from .emulator_proc import EmulatorProcess
 from .measure import contender_env, run_module
 from .scenarios import Case
+from .window import fill_window
 
 MUTATION_SETTLE_SECONDS = 3.0
 """Pause after updating rows through the API, before the measured run (see ``_mutate``)."""
@@ -129,15 +130,20 @@ class Runner:
         repeat = case.repeat or self.settings.repeat
         given_up: set[str] = set()
         self.emulator.configure(
-            latency_ms=case.latency_ms,
+            latency_ms=0 if case.full_window else case.latency_ms,
             rate_limit=list(case.rate_limit) if case.rate_limit else None,
         )
         try:
+            if case.full_window and case.rate_limit:
+                self.cursor_field(case.tables[0])  # the harness's own calls, before the window
+                limit, period = case.rate_limit
+                fill_window(self.api(), limit, period, self.settings.progress)
+                self.emulator.configure(latency_ms=case.latency_ms)  # keeps the window
             for round_no in range(1, repeat + 1):
                 if case.changed_rows:
                     result.mutations += self._mutate(case, round_no)
                 for contender in case.contenders:
-                    if contender in given_up:
+                    if contender in given_up or (round_no > 1 and contender in case.once):
                         continue
                     run = self.run_one(case, contender, round_no)
                     if run.get("killed_for_memory") or run.get("timed_out"):
@@ -202,8 +208,10 @@ class Runner:
             }
         )
         # a fresh throttle window per run: the previous contender's calls must not count
-        # against this one (configure() clears the emulator's rate window)
-        emu.configure(rate_limit=list(case.rate_limit) if case.rate_limit else None)
+        # against this one (configure() clears the emulator's rate window); a full-window
+        # case keeps it, so each run meets the window the run before left
+        if not case.full_window:
+            emu.configure(rate_limit=list(case.rate_limit) if case.rate_limit else None)
         emu.reset_log()
         emu_cpu_before = _cpu_seconds(emu.pid())
         proc = run_module(

@@ -1,4 +1,4 @@
-"""Scenarios S1-S5 of issue 4 as a flat list of cases, at full size or at `--quick` size.
+"""Scenarios S1-S5 of issue 4 and L of issue 17 as a flat list of cases, full or `--quick` size.
 
 A case is one measured configuration (scenario, table sizes, latency, rate limit, contenders).
 All cases of a run share one emulator process whose tables are generated once at start-up;
@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-ALL_SCENARIOS: tuple[str, ...] = ("S1", "S2", "S3", "S4", "S5")
-EVERYONE: tuple[str, ...] = ("connector", "rest_api_generic", "pandas_script", "download_floor")
-NO_GENERIC: tuple[str, ...] = ("connector", "pandas_script", "download_floor")
+from .contenders import CONTENDERS
+
+ALL_SCENARIOS: tuple[str, ...] = ("S1", "S2", "S3", "S4", "S5", "L")
+EVERYONE: tuple[str, ...] = CONTENDERS
+NO_DLT: tuple[str, ...] = ("connector", "pandas_keyset", "pandas_script", "download_floor")
+NO_GENERIC: tuple[str, ...] = ("connector", "pandas_script", "download_floor")  # S2/S3 as before
+LATENCY_PEERS: tuple[str, ...] = ("rest_api_parquet", "pandas_keyset", "download_floor")
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,8 @@ class Sizes:
     s3_latency_ms: int
     rate_limit: tuple[int, float]
     tight_rate_limit: tuple[int, float]  # same rate, window small enough to bind
+    latency_ms: int  # L: every call
+    binding_limit: tuple[int, float]  # L: the window, started full so that it binds
 
 
 FULL = Sizes(
@@ -41,6 +47,8 @@ FULL = Sizes(
     s3_latency_ms=300,
     rate_limit=(2000, 300.0),
     tight_rate_limit=(100, 15.0),
+    latency_ms=250,
+    binding_limit=(2000, 300.0),
 )
 QUICK = Sizes(
     big=5_000,
@@ -53,6 +61,8 @@ QUICK = Sizes(
     s3_latency_ms=10,
     rate_limit=(2000, 300.0),
     tight_rate_limit=(8, 2.0),
+    latency_ms=10,
+    binding_limit=(10, 2.0),
 )
 
 BIG, MID, SMALL = "BenchBig", "BenchMid", "BenchSmall"
@@ -79,6 +89,8 @@ class Case:
     changed_rows: int = 0  # rows updated through the API before each run
     repeat: int | None = None  # None: the run's --repeat
     notes: tuple[str, ...] = field(default_factory=tuple)
+    once: tuple[str, ...] = ()  # contenders run once only (long runs, or latency-bound ones)
+    full_window: bool = False  # rate window filled before the first run, kept across runs
 
     @property
     def total_rows(self) -> int:
@@ -98,18 +110,9 @@ def label(rows: int) -> str:
     return str(rows)
 
 
-def emulator_tables(sizes: Sizes, scenarios: tuple[str, ...]) -> dict[str, int]:
-    """Tables to generate for the chosen scenarios (generated once, at emulator start)."""
-    tables: dict[str, int] = {}
-    if "S1" in scenarios or "S4" in scenarios:
-        tables[BIG] = sizes.big
-    if "S1" in scenarios or "S3" in scenarios:
-        tables[MID] = sizes.mid
-    if "S4" in scenarios or "S5" in scenarios:
-        tables[SMALL] = sizes.small
-    if "S2" in scenarios:
-        tables.update(dict.fromkeys(many_names(sizes), sizes.many_rows))
-    return tables
+def emulator_tables(cases: list[Case]) -> dict[str, int]:
+    """Tables the chosen cases read (generated once, at emulator start)."""
+    return {table: case.rows_per_table for case in cases for table in case.tables}
 
 
 def build_cases(
@@ -127,18 +130,20 @@ def build_cases(
             Case(
                 f"S1@{label(sizes.mid)}",
                 "S1",
-                "Bulk, zero latency, all four contenders",
+                "Bulk, zero latency, every contender",
                 (MID,),
                 sizes.mid,
                 EVERYONE,
+                once=("rest_api_generic",),
+                notes=("rest_api, default: one run (over a minute each); the others: medians",),
             ),
             Case(
                 f"S1@{label(sizes.big)}",
                 "S1",
-                "Bulk, zero latency (generic rest_api too slow)",
+                "Bulk, zero latency (no dlt rest_api: minutes per run)",
                 (BIG,),
                 sizes.big,
-                NO_GENERIC,
+                NO_DLT,
             ),
         ]
     if "S5" in scenarios:
@@ -149,7 +154,7 @@ def build_cases(
                 "Memory: peak RSS at the small size",
                 (SMALL,),
                 sizes.small,
-                NO_GENERIC,
+                NO_DLT,
             )
         )
         if "S1" not in scenarios:
@@ -160,7 +165,7 @@ def build_cases(
                     "Memory: peak RSS at the large size",
                     (BIG,),
                     sizes.big,
-                    NO_GENERIC,
+                    NO_DLT,
                 )
             )
     if "S4" in scenarios:
@@ -208,7 +213,55 @@ def build_cases(
                 ),
             ),
         ]
+    if "L" in scenarios:
+        cases += latency_cases(sizes)
     return cases
+
+
+def latency_cases(sizes: Sizes) -> list[Case]:
+    """Issue 17's headline of wall time: every call takes `latency_ms`; peers run once (their
+    time is latency x pages, the same every run)."""
+    ms, (limit, window) = sizes.latency_ms, sizes.binding_limit
+    many = f"{sizes.many_tables}x{label(sizes.many_rows)}"
+    return [
+        Case(
+            f"L@{label(sizes.mid)}",
+            "L",
+            f"{ms} ms a call, one table, no rate limit",
+            (MID,),
+            sizes.mid,
+            ("connector", *LATENCY_PEERS),
+            latency_ms=ms,
+            once=LATENCY_PEERS,
+        ),
+        Case(
+            f"L@{many}",
+            "L",
+            f"{ms} ms a call, {sizes.many_tables} tables, no rate limit",
+            many_names(sizes),
+            sizes.many_rows,
+            ("connector", "rest_api_parquet"),
+            latency_ms=ms,
+            once=("rest_api_parquet",),
+        ),
+        Case(
+            f"L window@{many}",
+            "L",
+            f"{ms} ms a call, {sizes.many_tables} tables, a full {limit:,}/{window:g} s window",
+            many_names(sizes),
+            sizes.many_rows,
+            ("connector",),
+            latency_ms=ms,
+            rate_limit=sizes.binding_limit,
+            full_window=True,
+            notes=(
+                f"A run of about {sizes.many_tables * 21} calls never fills a window of "
+                f"{limit:,} on its own, so the harness first spends {limit:,} calls evenly over "
+                f"{window:g} s (an account already at its limit: a slot frees every "
+                f"{window / limit:.2f} s) and the runs follow one another without clearing it",
+            ),
+        ),
+    ]
 
 
 def _s4_cases(sizes: Sizes) -> list[Case]:

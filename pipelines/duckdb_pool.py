@@ -24,7 +24,7 @@ from sources.caspio import exception_chain
 logger = logging.getLogger(__name__)
 
 
-DUCKDB_MEMORY_LIMITS = ("48MB", "128MB", "512MB", "2GB")
+DUCKDB_MEMORY_LIMITS = ("128MB", "512MB", "2GB")
 """DuckDB's buffer pool for a load: the first limit, then the next ones only for a load that
 ran out of memory under the one before. Why small first: DuckDB's default takes 80% of the
 machine's RAM and a load fills it with cached blocks, so the peak grew with the table; why

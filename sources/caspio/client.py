@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-import orjson
 import requests
 
 from .auth import TokenCache, TokenProvider, get_token_provider
@@ -53,8 +52,10 @@ from .throttle import Throttle
 from .transport import (
     CaspioResponse,
     Retryable,
+    api_path,
     describe,
     exchange,
+    parse_json_body,
     prepare_session,
 )
 
@@ -62,12 +63,6 @@ logger = logging.getLogger(__name__)
 
 MAX_AUTH_REPLAYS = 3
 """Replays of one request after 401 / stale-token 400 (each after a renewed token)."""
-
-
-def api_path(*segments: object) -> str:
-    """``/tables/My%20Table/records`` from its segments, each URL-quoted (a name may hold any
-    character the API allows; none may add a path segment of its own)."""
-    return "".join("/" + quote(str(segment), safe="") for segment in segments)
 
 
 class CaspioClient:
@@ -365,7 +360,7 @@ class CaspioClient:
                     self.throttle.succeeded(sent_at)
                     if raw == "json" and body and not_json(resp, body):
                         raise not_json_error(resp, self.host)
-                    data = body if raw else self._decode_ok(resp, body)
+                    data = body if raw else parse_json_body(resp, body, self.host)
                     return CaspioResponse(data, status, resp.headers)
                 error_body = safe_json(body)
                 code = error_code(error_body)
@@ -393,17 +388,6 @@ class CaspioClient:
             except Retryable as retry:
                 attempt += 1
                 self.backoff.pause(retry, attempt, deadline, f"{method} {path}", started)
-
-    def _decode_ok(self, resp: requests.Response, content: bytes) -> Any:
-        if not content:
-            return {}
-        try:
-            return orjson.loads(content)
-        except orjson.JSONDecodeError:
-            if not_json(resp, content):
-                raise not_json_error(resp, self.host) from None
-            # a 2xx with a broken body: a truncated answer (connection cut mid-body)
-            raise Retryable("invalid_json", "2xx answer is not valid JSON (truncated?)") from None
 
     def _redact(self, text: str) -> str:
         for secret in self._tokens.secrets():

@@ -22,10 +22,11 @@ from typing import Any
 import dlt
 from dlt.extract.resource import DltResource
 
-from .client import CaspioClient, api_path
+from .client import CaspioClient
 from .errors import CaspioConfigError
 from .paging import keyset_items, numbered_pages
 from .settings import MAX_PAGE_SIZE, PK_FIELD
+from .transport import api_path
 
 FILES_RESOURCE = "caspio_files"
 FOLDERS_RESOURCE = "caspio_folders"
@@ -156,7 +157,7 @@ def _download(
     state: dict[str, Any],
     state_key: str,
     relative: str,
-    api_path: str,
+    content_url_path: str,
     version: dict[str, Any],
 ) -> dict[str, Any]:
     """Fetch content unless state says this exact version is already in ``store``.
@@ -167,7 +168,7 @@ def _download(
     known = state.get(state_key)
     if known and known.get("version") == version and store.exists(relative):
         return {"content_path": known["path"], "content_sha256": known["sha256"], "fetched": False}
-    content = client.get_bytes(api_path, call="content")
+    content = client.get_bytes(content_url_path, call="content")
     digest = hashlib.sha256(content).hexdigest()
     path = store.write(relative, content)
     state[state_key] = {"version": version, "sha256": digest, "path": path}

@@ -20,10 +20,11 @@ from urllib.parse import urlsplit, urlunsplit
 import dlt
 from dlt.extract.resource import DltResource
 
-from .client import CaspioClient, api_path
+from .client import CaspioClient
 from .errors import CaspioConfigError
 from .paging import numbered_pages
 from .settings import MAX_PAGE_SIZE
+from .transport import api_path
 
 APPLICATIONS = "caspio_applications"
 DATAPAGES = "caspio_datapages"

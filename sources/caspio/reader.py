@@ -42,6 +42,7 @@ class RecordReader:
         self.client = client
         self.schema = schema
         self.decoder = PageDecoder(schema)
+        # (duplicates pairs this keyword list with client.py's exchange call: shape only)
         self.pager = KeysetReader(
             client,
             schema.kind,

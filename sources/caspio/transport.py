@@ -8,7 +8,9 @@ import datetime as dt
 import os
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -18,6 +20,8 @@ from .http_errors import (
     http_date,
     is_certificate_error,
     is_name_resolution_error,
+    not_json,
+    not_json_error,
 )
 
 
@@ -150,7 +154,8 @@ def exchange(
                 "subdomain / integration URL"
             ) from None
         if any(isinstance(cause, ConnectionRefusedError) for cause in exception_chain(ex)):
-            # nothing listens there: a wrong port or host, not a passing fault
+            # nothing listens there: a wrong port or host, not a passing fault (shaped like the
+            # TLS branch above, each with its own cause and fix)
             raise CaspioApiError(
                 f"Nothing accepts connections at {host} (connection refused): check the host "
                 "and port of the Caspio integration URL"
@@ -158,3 +163,22 @@ def exchange(
         raise Retryable("connection", f"connection failed: {type(ex).__name__}") from None
     except requests.exceptions.ChunkedEncodingError as ex:
         raise Retryable("connection", f"broken body: {type(ex).__name__}") from None
+
+
+def api_path(*segments: object) -> str:
+    """``/tables/My%20Table/records`` from its segments, each URL-quoted (a name may hold any
+    character the API allows; none may add a path segment of its own)."""
+    return "".join("/" + quote(str(segment), safe="") for segment in segments)
+
+
+def parse_json_body(resp: requests.Response, content: bytes, host: str) -> Any:
+    """A 2xx body as JSON (``{}`` when empty); a cut body is ``Retryable``, an answer that
+    never was JSON (a web page, a proxy's text) a final error."""
+    if not content:
+        return {}
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        if not_json(resp, content):
+            raise not_json_error(resp, host) from None
+        raise Retryable("invalid_json", "2xx answer is not valid JSON (truncated?)") from None

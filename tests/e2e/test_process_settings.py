@@ -52,7 +52,7 @@ def test_duckdb_global_config_from_an_env_var_replaces_the_default(
     """dlt's env convention gives a JSON object as text; it must be read as the dict it is."""
     monkeypatch.delenv("DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", raising=False)
     assert duckdb_credentials("x.duckdb").global_config == {
-        "memory_limit": "48MB",
+        "memory_limit": "128MB",
         "preserve_insertion_order": False,
     }
     monkeypatch.setenv(

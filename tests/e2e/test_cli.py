@@ -9,7 +9,7 @@ import pytest
 
 from caspio_emulator import DEMO_DATASET, Emulator
 from pipelines.cli import main
-from tests.e2e.helpers import duckdb_tables, use_emulator_credentials
+from tests.helpers import duckdb_tables, use_emulator_credentials
 
 
 def _object_names(emulator: Any) -> list[str]:

@@ -12,8 +12,7 @@ from pipelines.budget import run_with_budget
 from pipelines.caspio_pipeline import build_pipeline, run_sync, source_settings
 from pipelines.plan import plan_sync
 from sources.caspio.budget import CallBudget, CallBudgetExceeded
-from tests.e2e.helpers import duckdb_tables
-from tests.features.helpers import CONTACTS_AND_NOTES, client_for, read_rows
+from tests.helpers import CONTACTS_AND_NOTES, client_for, duckdb_tables, read_rows
 
 API = "/integrations/rest/v3/tables/"
 
@@ -140,7 +139,7 @@ def test_cli_plan_run_max_calls_and_reconcile(
 ) -> None:
     from pipelines.cli import main
     from pipelines.commands import EXIT_BUDGET_REACHED
-    from tests.e2e.helpers import use_emulator_credentials
+    from tests.helpers import use_emulator_credentials
 
     emu = caspio_emulator_factory(dataset=CONTACTS_AND_NOTES)
     use_emulator_credentials(monkeypatch, emu)

@@ -14,7 +14,7 @@ from pipelines.reconcile import reconcile
 from sources.caspio import validate_table_options
 from sources.caspio.deletes import DELETED_AT_COLUMN, missing_keys, scan_cost
 from sources.caspio.errors import CaspioConfigError
-from tests.features.helpers import (
+from tests.helpers import (
     CONTACTS_AND_NOTES,
     api_delete,
     client_for,

@@ -10,7 +10,7 @@ import dlt
 import pytest
 
 from sources.caspio.files import ATTACHMENTS_RESOURCE, attachments_resource, files_resources
-from tests.features.helpers import client_for, read_rows
+from tests.helpers import client_for, read_rows
 
 FILES: list[dict[str, Any]] = [
     {"Path": "/logo.png", "Text": "root logo", "LastModified": "2024-02-01T10:00:00"},

@@ -15,7 +15,7 @@ from sources.caspio.metadata import (
     metadata_resources,
     redact_url,
 )
-from tests.features.helpers import client_for, read_rows
+from tests.helpers import client_for, read_rows
 
 DATASET: dict[str, Any] = {
     "tables": {"T": {"fields": [{"Name": "X", "Type": "INTEGER"}], "rows": [{"X": 1}]}},

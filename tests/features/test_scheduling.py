@@ -18,8 +18,7 @@ import pytest
 import yaml
 
 from pipelines.cli import build_parser
-from tests.e2e.helpers import duckdb_tables, use_emulator_credentials
-from tests.features.helpers import destination_for, with_password
+from tests.helpers import destination_for, duckdb_tables, use_emulator_credentials, with_password
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / "deploy" / "github-actions" / "caspio-sync.yml"

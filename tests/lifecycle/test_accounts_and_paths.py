@@ -11,8 +11,7 @@ import duckdb
 import pytest
 
 from pipelines.cli import main
-from tests.e2e.helpers import use_emulator_credentials
-from tests.lifecycle.helpers import duckdb_rows, expected_rows, people_account
+from tests.helpers import duckdb_values, expected_rows, people_account, use_emulator_credentials
 
 TYPES = {"Name": "STRING", "Age": "INTEGER", "Balance": "CURRENCY", "Updated": "TIMESTAMP"}
 
@@ -22,7 +21,9 @@ def _sync(*args: str) -> int:
 
 
 def _equal_to_api(emu: Any, path: str, dataset: str = "caspio") -> None:
-    assert duckdb_rows(path, "people", list(TYPES), dataset) == expected_rows(emu, "People", TYPES)
+    assert duckdb_values(path, "people", list(TYPES), dataset) == expected_rows(
+        emu, "People", TYPES
+    )
 
 
 def test_two_accounts_two_directories(

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from pipelines.cli import main
-from tests.e2e.helpers import use_emulator_credentials
-from tests.lifecycle.helpers import (
+from tests.helpers import (
     design,
-    duckdb_rows,
+    duckdb_values,
     expected_rows,
     people_account,
     postgres_rows,
+    use_emulator_credentials,
 )
 
 BASE = {"Name": "STRING", "Age": "INTEGER", "Balance": "CURRENCY", "Updated": "TIMESTAMP"}
@@ -27,7 +27,7 @@ class Target:
         self.kind = kind
         if kind == "duckdb":
             self.args = ["--duckdb-file", "design.duckdb"]
-            self.read = lambda table, cols: duckdb_rows("design.duckdb", table, cols)
+            self.read = lambda table, cols: duckdb_values("design.duckdb", table, cols)
         else:
             dsn = request.getfixturevalue("postgres_dsn")
             schema = request.getfixturevalue("postgres_dataset")

@@ -15,7 +15,7 @@ import pytest
 
 from pipelines.cli import main
 from sources.caspio import caspio
-from tests.e2e.helpers import duckdb_tables, use_emulator_credentials
+from tests.helpers import duckdb_tables, use_emulator_credentials
 
 REPO = Path(__file__).resolve().parents[2]
 ENTRY_POINTS = ["run", "plan", "check", "reconcile"]

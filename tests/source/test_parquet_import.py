@@ -14,7 +14,7 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from sources.caspio import CaspioClient, CaspioQuotaExceededError, caspio
-from tests.lifecycle.helpers import design
+from tests.helpers import design
 
 from .conftest import credentials_for
 from .test_pipeline import OBJECTS, make_pipeline, query

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from sources.caspio import CaspioClient, caspio, reset_token_providers
-from tests.lifecycle.helpers import design
+from tests.helpers import design
 from tests.zone_oracle import expected_utc
 
 from .conftest import credentials_for, reset_log, settled_log, token_calls

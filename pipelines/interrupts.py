@@ -112,8 +112,11 @@ def guard() -> Iterator[None]:
         yield
     finally:
         _installed = False
-        for sig, old in saved.items():
-            signal.signal(sig, old)
+        if not _received.is_set():
+            for sig, old in saved.items():
+                signal.signal(sig, old)
+        # once stopping, the handler stays: a second signal while the process winds down
+        # still stops it at once with the same exit code, not with Python's KeyboardInterrupt
         _on_first.clear()
 
 

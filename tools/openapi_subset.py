@@ -30,6 +30,7 @@ IMPLEMENTED: dict[str, tuple[str, ...]] = {
     "/v3/tables/{tableName}/records": ("get", "post", "put", "delete"),
     "/v3/tables/{tableName}/passwordFields": ("get",),
     "/v3/tables/{tableName}/attachments/{attachmentFieldName}/fileInfo": ("get",),
+    "/v3/views/{viewName}/attachments/{attachmentFieldName}/fileInfo": ("get",),
     "/v3/views": ("get",),
     "/v3/views/{viewName}": ("get",),
     "/v3/views/{viewName}/fields": ("get",),

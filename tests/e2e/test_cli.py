@@ -15,15 +15,7 @@ from tests.helpers import duckdb_tables, use_emulator_credentials
 def _object_names(emulator: Any) -> list[str]:
     import requests
 
-    token = requests.post(
-        f"{emulator.base_url}/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": emulator.client_id,
-            "client_secret": emulator.client_secret,
-        },
-        timeout=10,
-    ).json()["access_token"]
+    token = emulator.access_token()
     headers = {"Authorization": f"Bearer {token}"}
     names: list[str] = []
     for kind in ("tables", "views"):

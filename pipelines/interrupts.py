@@ -112,11 +112,10 @@ def guard() -> Iterator[None]:
         yield
     finally:
         _installed = False
-        if not _received.is_set():
-            for sig, old in saved.items():
-                signal.signal(sig, old)
-        # once stopping, the handler stays: a second signal while the process winds down
-        # still stops it at once with the same exit code, not with Python's KeyboardInterrupt
+        for sig, old in saved.items():
+            # once a stop is done, a late second signal is ignored: the interpreter's exit
+            # resets Python's handlers and the signal would kill the process (-2), not 130
+            signal.signal(sig, signal.SIG_IGN if _received.is_set() else old)
         _on_first.clear()
 
 

@@ -213,12 +213,17 @@ class HookEvent:
         out["CustomPayloadTemplate"] = self.template
         if schema == "get":
             out.update(Messages=self.messages, Calls=self.calls, Errors=self.errors)
-        if schema != "post":
-            out["LastModified"] = self.modified
-            out["ModifiedBy"] = self.modified_by
-        out["DateCreated"] = self.created
-        out["CreatedBy"] = self.created_by
-        return out
+        return _with_audit(out, self, schema)
+
+
+def _with_audit(out: dict[str, Any], item: Any, schema: str) -> dict[str, Any]:
+    """The audit fields a webhook and an event answer alike (POST answers omit the changes)."""
+    if schema != "post":
+        out["LastModified"] = item.modified
+        out["ModifiedBy"] = item.modified_by
+    out["DateCreated"] = item.created
+    out["CreatedBy"] = item.created_by
+    return out
 
 
 @dataclass
@@ -262,12 +267,7 @@ class Hook:
                 Calls=self.calls,
                 Errors=self.errors,
             )
-        if schema != "post":
-            out["LastModified"] = self.modified
-            out["ModifiedBy"] = self.modified_by
-        out["DateCreated"] = self.created
-        out["CreatedBy"] = self.created_by
-        return out
+        return _with_audit(out, self, schema)
 
 
 def _opt_list(value: Any) -> list[str] | None:

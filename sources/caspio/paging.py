@@ -18,8 +18,10 @@ concurrently:
   starts again after ``L + E`` with a counting first page. Rows inserted during the sync get
   higher PK_IDs and never fall inside a range, so counting cannot stop early on an old row.
 
-Views have a string ``PK_ID`` (comma-joined source keys): they are paged sequentially by string
-keyset, with the value quoted.
+A view's ``PK_ID`` is a string (comma-joined source keys): this reader pages it sequentially by
+string keyset, with the value quoted. ``view_pager.py`` pages views by their integer
+``_PK_ID_<Table>`` keys instead (clauses: ``view_keyset.py``), in concurrent ranges run by the
+same ``ConcurrentRanges``, and falls back to this reader when a view has no such keys.
 """
 
 import datetime as dt
@@ -28,7 +30,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pyarrow as pa
 
@@ -222,7 +224,15 @@ class KeysetReader:
                 if self._range_done(page, hi):
                     return
                 lo = page.pk_at(-1)
-        yield from _ConcurrentRanges(self, bounds).pages()
+        yield from ConcurrentRanges(self.client, self._fetch_range, self._follow, bounds).pages()
+
+    def _fetch_range(self, bounds: tuple[int, int]) -> RecordPage:
+        return self._fetch(*bounds)
+
+    def _follow(self, page: RecordPage, bounds: tuple[int, int]) -> tuple[int, int] | None:
+        """The range's next call after ``page``, ``None`` when the range is complete."""
+        hi = bounds[1]
+        return None if self._range_done(page, hi) else (page.pk_at(-1), hi)
 
     def _range_done(self, page: RecordPage, hi: int) -> bool:
         if len(page) < self.page_size:
@@ -231,9 +241,15 @@ class KeysetReader:
         return not isinstance(last, int) or last >= hi
 
 
-class _ConcurrentRanges:
-    """Reads bounded PK ranges side by side, each range's next call sent by the fetch thread
-    that received the page before it.
+Cursor = TypeVar("Cursor")
+"""Where a range's next call starts (and ends): ``(lo, hi)`` for tables, a key position for
+views."""
+
+
+class ConcurrentRanges(Generic[Cursor]):
+    """Reads ranges side by side, each range's next call sent by the fetch thread that received
+    the page before it; ``fetch(cursor)`` sends one call, ``follow(page, cursor)`` gives the
+    range's next cursor or ``None`` once the range is complete.
 
     Why not from the consuming generator: under dlt's ``parallelized`` resources the generator
     only runs when dlt's main thread asks it for an item, and between two asks that thread
@@ -243,23 +259,31 @@ class _ConcurrentRanges:
     consumer catches up, so memory stays bounded when the destination is the slow side.
     """
 
-    def __init__(self, reader: KeysetReader, bounds: list[tuple[int, int]]) -> None:
-        self.reader = reader
-        self.bounds = bounds
-        self.max_buffered = 2 * len(bounds)
+    def __init__(
+        self,
+        client: CaspioClient,
+        fetch: Callable[[Cursor], RecordPage],
+        follow: Callable[[RecordPage, Cursor], Cursor | None],
+        cursors: list[Cursor],
+    ) -> None:
+        self.client = client
+        self.fetch = fetch
+        self.follow = follow
+        self.cursors = cursors
+        self.max_buffered = 2 * len(cursors)
         self.received: queue.SimpleQueue[tuple[RecordPage, bool] | BaseException] = (
             queue.SimpleQueue()
         )
         self.lock = threading.Lock()
         self.buffered = 0
-        self.parked: list[tuple[int, int]] = []
+        self.parked: list[Cursor] = []
         self.in_flight: set[Future[RecordPage]] = set()
         self.closed = False
 
     def pages(self) -> Iterator[RecordPage]:
-        open_ranges = len(self.bounds)
-        for lo, hi in self.bounds:
-            self._send(lo, hi)
+        open_ranges = len(self.cursors)
+        for cursor in self.cursors:
+            self._send(cursor)
         try:
             while open_ranges:
                 item = self.received.get()
@@ -270,7 +294,7 @@ class _ConcurrentRanges:
                     self.buffered -= 1
                     resume = self.parked.pop() if self.parked else None
                 if resume is not None:
-                    self._send(*resume)
+                    self._send(resume)
                 if range_done:
                     open_ranges -= 1
                 yield page
@@ -281,22 +305,22 @@ class _ConcurrentRanges:
             for fut in pending:
                 fut.cancel()
 
-    def _send(self, lo: int, hi: int) -> None:
-        fut = self.reader.client.executor.submit(self.reader._fetch, lo, hi)
+    def _send(self, cursor: Cursor) -> None:
+        fut = self.client.executor.submit(self.fetch, cursor)
         with self.lock:
             self.in_flight.add(fut)
         # runs in the fetch thread when the call ends (or here, if it already has)
-        fut.add_done_callback(lambda done: self._received(done, hi))
+        fut.add_done_callback(lambda done: self._received(done, cursor))
 
-    def _received(self, fut: Future[RecordPage], hi: int) -> None:
+    def _received(self, fut: Future[RecordPage], cursor: Cursor) -> None:
         with self.lock:
             self.in_flight.discard(fut)
             if self.closed or fut.cancelled():
                 return
         try:
             page = fut.result()
-            range_done = self.reader._range_done(page, hi)
-            follow_up = None if range_done else (page.pk_at(-1), hi)
+            follow_up = self.follow(page, cursor)
+            range_done = follow_up is None
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
             self.received.put(exc)
             return
@@ -310,7 +334,7 @@ class _ConcurrentRanges:
         self.received.put((page, range_done))
         if follow_up is not None:
             try:
-                self._send(*follow_up)
+                self._send(follow_up)
             except BaseException as exc:  # noqa: BLE001 - e.g. the client was closed meanwhile
                 self.received.put(exc)
 

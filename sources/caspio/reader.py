@@ -5,6 +5,10 @@ Each page body is decoded in the thread that fetched it: Arrow's JSON reader fir
 ``orjson`` and ``arrow.page_to_arrow``. A 2xx body that is not valid JSON was cut in transit:
 it is asked for again, with the client's own backoff and give-up time. Values that fit
 neither way (a field retyped during the sync) stop the read with the object named.
+
+A view is paged by its integer ``_PK_ID_<Table>`` keys when it has them (``view_pager.py``):
+its pages are decoded with the keys as extra columns, which paging needs and which are dropped
+before a table leaves this reader, so the loaded table is the one a plain view read gives.
 """
 
 import datetime as dt
@@ -21,6 +25,7 @@ from .page_decoder import CountedTable, PageDecoder
 from .paging import KeysetReader, RecordPage, total_count
 from .schema import ObjectSchema
 from .settings import MAX_PAGE_SIZE
+from .view_pager import ViewKeysetReader, view_keys
 
 
 class RecordReader:
@@ -41,9 +46,12 @@ class RecordReader:
     ) -> None:
         self.client = client
         self.schema = schema
-        self.decoder = PageDecoder(schema)
+        self.width = len(schema.fields)
+        """Columns a loaded table has: the key columns a view is paged by come after them."""
+        keys = view_keys(schema, select, where, page_size) if start_after is None else None
+        self.decoder = PageDecoder(keys.decode_schema(schema) if keys else schema)
         # (duplicates pairs this keyword list with client.py's exchange call: shape only)
-        self.pager = KeysetReader(
+        by_pk = KeysetReader(
             client,
             schema.kind,
             schema.name,
@@ -54,6 +62,19 @@ class RecordReader:
             max_workers=max_workers,
             fetch=self._fetch,
         )
+        self.pager: KeysetReader | ViewKeysetReader = by_pk
+        if keys is not None:
+            self.pager = ViewKeysetReader(
+                client,
+                schema,
+                keys,
+                by_pk,
+                self._fetch,
+                page_size=page_size,
+                where=where,
+                select=select,
+                max_workers=max_workers,
+            )
 
     @property
     def server_time(self) -> dt.datetime | None:
@@ -64,7 +85,8 @@ class RecordReader:
         """The non-empty pages, as tables (out of PK order when ranges run concurrently)."""
         for page in self.pager.pages():
             if len(page) and page.table is not None:
-                yield page.table
+                table = page.table
+                yield table if table.num_columns == self.width else table.select(range(self.width))
 
     def _fetch(self, params: dict[str, str | int]) -> RecordPage:
         """One call, decoded; a truncated body is asked for again (runs in a fetch thread)."""

@@ -20,10 +20,7 @@ import requests
 from .auth import TokenCache, TokenProvider, get_token_provider
 from .budget import CallBudget
 from .credentials import CaspioCredentials, normalize_base_url
-from .errors import (
-    CaspioConfigError,
-    CaspioNotJsonError,
-)
+from .errors import CaspioConfigError, CaspioNotJsonError
 from .http_errors import (
     api_error,
     error_code,
@@ -32,6 +29,7 @@ from .http_errors import (
     retry_after,
     safe_json,
 )
+from .in_flight import InFlight, outcome_of
 from .retries import Backoff
 from .settings import (
     API_ROOT,
@@ -69,7 +67,8 @@ class CaspioClient:
     """Thread-safe client of one Caspio account's REST v3 API.
 
     Pass ``credentials`` (``CaspioCredentials``) or ``base_url`` + ``client_id`` +
-    ``client_secret``. ``max_workers`` sizes the connection pool and the page-fetch pool.
+    ``client_secret``. ``max_workers`` caps the calls in flight across all tables (the
+    adaptive budget of ``in_flight.py``) and sizes the connection pool and the page-fetch pool.
     ``max_retry_seconds`` bounds how long one request keeps retrying (sustained outage ->
     ``CaspioUnavailableError`` within that time). ``token_cache=False`` keeps tokens in memory
     only; ``token_cache_dir`` moves the 0600 token files. ``requests_per_second`` paces all
@@ -128,6 +127,8 @@ class CaspioClient:
         )
         shared = SharedPace(cache.path_for(self.host, client_id, ".pace")) if cache else None
         self.throttle = Throttle(requests_per_second, shared)
+        self.in_flight = InFlight(max_workers)
+        """The one budget of calls in flight that every call of this client takes a slot of."""
         self.backoff = Backoff(
             base=backoff_base,
             cap=backoff_max,
@@ -327,7 +328,8 @@ class CaspioClient:
                 headers["Content-Type"] = "application/json"
             if self.budget is not None:
                 self.budget.charge(call, obj)
-            t0 = time.monotonic()
+            slot = self.in_flight.acquire()
+            t0, status = time.monotonic(), 0
             try:
                 try:
                     resp, body = exchange(
@@ -344,7 +346,9 @@ class CaspioClient:
                         proxies=self._proxies,
                         verify=self._verify,
                     )
+                    status = resp.status_code
                 finally:
+                    self.in_flight.release(slot, outcome_of(status))
                     self.stats.count_call(call, obj)
                 elapsed = (time.monotonic() - t0) * 1000
                 logger.debug(
@@ -355,7 +359,6 @@ class CaspioClient:
                     resp.status_code,
                     elapsed,
                 )
-                status = resp.status_code
                 if 200 <= status < 300:
                     self.throttle.succeeded(sent_at)
                     if raw == "json" and body and not_json(resp, body):

@@ -3,7 +3,10 @@ honoured, bounded by a number of attempts and a give-up time.
 
 A throttle (429) is waited out until the give-up time rather than counted against the attempts:
 Caspio's window can be 300 s long, and a sync that filled it must not fail after a few short
-probes. ``sleep``, ``clock`` and ``rng`` are seams for tests that must not depend on wall time.
+probes. Only one caller probes a full window (``throttle.py``), so its refused probes after the
+first wait at least half their step (equal jitter): jitter that spreads many callers apart
+is not needed there, and each probe of a full window is billed. ``sleep``, ``clock`` and
+``rng`` are seams for tests that must not depend on wall time.
 """
 
 import dataclasses
@@ -39,7 +42,8 @@ class Backoff:
         self, retry: Retryable, attempt: int, deadline: float, what: str, started: float
     ) -> None:
         """Wait before attempt ``attempt + 1`` of ``what``, or raise when it may not come."""
-        delay = self.rng.uniform(0, min(self.cap, self.base * (2 ** (attempt - 1))))
+        step = min(self.cap, self.base * (2 ** (attempt - 1)))
+        delay = self.rng.uniform(step / 2 if retry.reason == "429" and attempt > 1 else 0, step)
         if retry.retry_after is not None:
             delay = max(delay, retry.retry_after)
         now = self.clock()

@@ -53,11 +53,13 @@ RATE_LIMIT = (24, 10.0)
 LATENCY_MS = 200
 """Enough that one table's reads last a second or so: the window fills while several task
 processes are reading, as it would on a real account with larger tables."""
-IN_FLIGHT_SECONDS = 0.1
-"""Refusals this soon after the first one are calls already sent when the window filled."""
-MAX_PROBES = 4
-"""Refusals after those in flight: one caller probing the full window with backoff (about 4
-in a 10 s window), not one per task process."""
+IN_FLIGHT_SECONDS = LATENCY_MS / 1000 + 0.1
+"""Refusals this soon after the first one are calls sent before any process could know: the
+first 429 reaches its sender one latency after it arrived (plus 0.1 s to share the pause)."""
+MAX_PROBES = 5
+"""Refusals after those in flight: one caller probing the full window with backoff (4 in each
+of 8 runs measured, one more allowed for where the window's edge falls), not one per task
+process (that is at least one per process at every backoff step)."""
 RUN_DEADLINE = 240.0
 """Seconds for the DAG run to end (it takes about 90); then the test fails with the logs."""
 INSTALL_TIMEOUT = 900.0
@@ -474,7 +476,6 @@ def test_the_run_kept_the_accounts_pace(airflow_run: AirflowRun) -> None:
     assert pace.refused < pace.answered, pace.line()
 
 
-@pytest.mark.xfail(strict=True, reason="cross-process pace: issue 17")
 def test_one_prober_for_the_account(airflow_run: AirflowRun) -> None:
     """Once the window is full, the task processes wait together and one of them probes: the
     refusals after those already in flight are one caller's backoff, not one per process."""

@@ -20,7 +20,7 @@ from typing import Any
 from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.pipeline.pipeline import Pipeline
 
-from sources.caspio import CaspioClient
+from sources.caspio import CaspioClient, object_state, resource_name
 
 from .cleanup import STATUS_TEMP_SUFFIX
 
@@ -55,13 +55,15 @@ def record_run(
     at = _now()
     tables: dict[str, Any] = data.setdefault("tables", {})
     old_objects = before.get("objects", {})
+    naming = pipeline.default_schema.naming if pipeline.default_schema_name else None
+    done = {resource_name(c, naming) for c in completed or []}
     for name, counts in after["objects"].items():
         old = old_objects.get(name, {})
         calls = counts["calls"] - old.get("calls", 0)
         if calls <= 0:
             continue
         entry = tables.setdefault(name, {})
-        ok = outcome == "ok" or name in (completed or [])
+        ok = outcome == "ok" or resource_name(name, naming) in done
         entry["last_attempt_at"] = at
         entry["last_outcome"] = "ok" if ok else outcome
         entry["calls_last_run"] = calls
@@ -184,11 +186,21 @@ def run_status(
     location = duckdb_path(duckdb_file, name) if destination == "duckdb" else None
     counts, note = _row_counts(pipeline, location)
     naming = pipeline.default_schema.naming if pipeline.default_schema_name else None
+    # one line per object: its state is keyed by table name (older state by Caspio name) and
+    # its runs by the spelling that selected it, so both are grouped by the table name
+    names: dict[str, str] = {}
+    entries: dict[str, dict[str, Any]] = {}
+    for table in sorted(recorded, key=lambda t: str(recorded[t].get("last_attempt_at", ""))):
+        key = resource_name(table, naming)
+        names[key] = table
+        entries.setdefault(key, {}).update(recorded[table])
+    for table in resources:
+        names.setdefault(resource_name(table, naming), table)
     tables = []
-    for table in sorted(set(resources) | set(recorded), key=str.lower):
-        state = resources.get(table, {})
-        entry = dict(recorded.get(table, {}))
-        normalized = naming.normalize_table_identifier(table) if naming else table.lower()
+    for normalized in sorted(names):
+        table = names[normalized]
+        state = object_state(resources, table, naming)
+        entry = entries.get(normalized, {})
         entry.update(
             name=table,
             table=normalized,

@@ -9,10 +9,13 @@ case-insensitively (as Caspio matches them); an exact name wins over patterns::
     fields = ["Order_ID", "Total"]
     lag = 300                        # re-read 5 minutes before the mark (late writers)
     where = "Status <> 'draft'"      # an extra filter, ANDed
+    initial_value = 2024-01-01T00:00:00Z   # read from this cursor value on (windows.py)
+    end_value = 2024-02-01T00:00:00Z       # with initial_value: a backfill window, state kept
     deletes = "mark"                 # reconcile: mark deleted rows (or "delete", "off")
 """
 
 import dataclasses
+import datetime as dt
 import fnmatch
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
@@ -28,6 +31,8 @@ VALID_OPTIONS = (
     "fields",
     "lag",
     "where",
+    "initial_value",
+    "end_value",
     "deletes",  # read by the reconcile pass, not by the sync itself
 )
 WRITE_DISPOSITIONS = ("merge", "replace", "append")
@@ -47,6 +52,8 @@ class TableOptions:
     lag: float = 0.0
     where: str | None = None
     deletes: DeleteMode = "delete"
+    initial_value: dt.datetime | None = None
+    end_value: dt.datetime | None = None
 
 
 def is_glob(name: str) -> bool:
@@ -114,12 +121,34 @@ def _parse(key: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         mode = raw["deletes"]
         mode = "delete" if mode is True else "off" if mode in (False, None) else mode
         out["deletes"] = _one_of(key, "deletes", mode, DELETE_MODES)
+    for bound in ("initial_value", "end_value"):
+        if bound in raw:
+            out[bound] = _datetime(key, bound, raw[bound])
+    if "end_value" in out and "initial_value" not in out:
+        raise CaspioConfigError(
+            f"table_options.{key}.end_value needs an initial_value (the window's start)"
+        )
     if "where" in raw:
         where = raw["where"]
         if not isinstance(where, str):
             raise CaspioConfigError(f"table_options.{key}.where must be a string")
         out["where"] = check_fragment(where) if where.strip() else None
     return out
+
+
+def _datetime(key: str, option: str, value: Any) -> dt.datetime:
+    """A window bound: a TOML datetime or an ISO 8601 string (naive = UTC)."""
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    try:
+        return dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise CaspioConfigError(
+            f"table_options.{key}.{option} must be a date/time such as 2024-01-31T00:00:00Z, "
+            f"got {value!r}"
+        ) from None
 
 
 class TableOptionsMap(Mapping[str, Mapping[str, Any]]):

@@ -101,7 +101,7 @@ def test_max_calls_stops_before_the_budget_and_the_next_run_resumes(
     assert spent <= budget == report.max_calls
     assert report.api_calls == spent
     assert isinstance(report.stopped, CallBudgetExceeded)
-    assert report.completed == ["Contacts", "Notes"] and report.not_synced == ["Big"]
+    assert report.completed == ["contacts", "notes"] and report.not_synced == ["big"]
     assert "--max-calls" in str(report.stopped)
     _assert_parity(emu, tmp_path, ["Contacts", "Notes"])
     assert "big" not in duckdb_tables(str(tmp_path / "budget.duckdb"))  # no half table
@@ -150,7 +150,7 @@ def test_cli_plan_run_max_calls_and_reconcile(
     assert "A sync now would spend 6 Caspio API calls" in out  # 2 listings + 2 x (fields + page)
 
     assert main(["run", "--max-calls", "4", "--no-progress", *target]) == EXIT_BUDGET_REACHED
-    assert "stopped by the call budget before Notes" in capsys.readouterr().out
+    assert "stopped by the call budget before notes" in capsys.readouterr().out
     assert duckdb_tables(str(tmp_path / "cli.duckdb")) == {"contacts": 30}
 
     assert main(["run", "--max-calls", "10", "--no-progress", *target]) == 0

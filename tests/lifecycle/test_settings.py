@@ -78,7 +78,7 @@ def test_tables_setting(
 ) -> None:
     _configure(how, "tables", '["Orders"]', '["Orders"]', monkeypatch)
     if entry == "caspio()":
-        assert list(caspio().resources) == ["Orders"]
+        assert list(caspio().resources) == ["orders"]
         return
     if entry == "reconcile":
         assert main(_cli("run", "--tables", "Orders", "Customers")) == 0
@@ -110,7 +110,7 @@ def test_page_size_setting_plan_equals_the_run(
     account: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], how: str
 ) -> None:
     _configure(how, "page_size", "100", "100", monkeypatch)
-    assert caspio().resources["Orders"] is not None
+    assert caspio().resources["orders"] is not None
     assert main(["plan"]) == 0
     out = capsys.readouterr().out
     planned = int(out.rsplit("would spend ", 1)[1].split()[0].replace(",", ""))

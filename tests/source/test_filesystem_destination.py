@@ -30,7 +30,7 @@ def test_a_merge_into_plain_files_stops_in_one_line(
 
     def run(**kw: Any) -> Any:
         source = caspio(credentials=credentials_for(emu), client=make_client(emu), **kw)
-        return pipeline.run(source.with_resources("Customers"))
+        return pipeline.run(source.with_resources("customers"))
 
     run()  # the first run reads everything and replaces: files are fine
     emu.set_clock(None)

@@ -106,7 +106,7 @@ def test_a_users_map_still_sees_the_rows(
 ) -> None:
     emu = caspio_emulator
     source = caspio(credentials=credentials_for(emu), client=make_client(emu), tables=["Products"])
-    source.resources["Products"].add_map(lambda table: table.slice(0, 1))
+    source.resources["products"].add_map(lambda table: table.slice(0, 1))
     make_pipeline(tmp_path).run(source)
     assert len(emu.table_rows("Products")) > 1
     assert query(tmp_path, "SELECT count(*) FROM caspio.products") == [(1,)]
@@ -258,5 +258,5 @@ def test_outside_a_pipeline_the_resource_yields_arrow(
 ) -> None:
     emu = caspio_emulator
     source = caspio(credentials=credentials_for(emu), client=make_client(emu), tables=["Products"])
-    items = list(source.resources["Products"])
+    items = list(source.resources["products"])
     assert sum(item.num_rows for item in items) == len(emu.table_rows("Products"))

@@ -147,8 +147,8 @@ def test_call_budget_full_then_incremental(
     # cost per object shows in dlt's own load info
     metrics = pipeline.last_trace.last_extract_info.metrics[info.loads_ids[0]][0]
     custom = {k: v.custom_metrics for k, v in metrics["resource_metrics"].items()}
-    assert custom["Order_Items"]["caspio_record_calls"] == math.ceil(sizes["Order_Items"] / 1000)
-    assert custom["Order_Items"]["caspio_rows"] == sizes["Order_Items"]
+    assert custom["order_items"]["caspio_record_calls"] == math.ceil(sizes["Order_Items"] / 1000)
+    assert custom["order_items"]["caspio_rows"] == sizes["Order_Items"]
 
     # second run, nothing changed: per object its /fields (design changes) and one page
     # (+ 2 listing calls), no rows loaded
@@ -188,7 +188,7 @@ def test_incremental_picks_up_changes(
     assert query(tmp_path, f"SELECT name FROM caspio.customers WHERE pk_id = {new_pk}") == [
         ("Brand New",)
     ]
-    state = pipeline.state["sources"]["caspio"]["resources"]["Customers"]
+    state = pipeline.state["sources"]["caspio"]["resources"]["customers"]
     assert state["cursor"]["field"] == "Updated"
     assert set(state) >= {"kind", "fields", "cursor"}
     dumped = json.dumps(pipeline.state, default=str)
@@ -224,7 +224,7 @@ def test_globs_and_table_options(
             "Order_Items": {"write_disposition": "append"},
         },
     )
-    assert sorted(source.resources) == ["Order_Items", "Orders"]
+    assert sorted(source.resources) == ["order_items", "orders"]
     pipeline = make_pipeline(tmp_path)
     pipeline.run(source)
     cols = [

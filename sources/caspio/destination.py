@@ -63,13 +63,18 @@ def refuses_merge(pipeline: Any, table_format: object) -> str | None:
     )
 
 
+DESTINATION_LOCK = threading.Lock()
+"""Held while a worker thread resolves the destination's client (its config): dlt's pool
+threads share the main thread's config-section context, and two resolutions at once mangle
+it (``ContainerInjectableContextMangled``)."""
+
+
 class LoadTarget:
     """Whose state the current extract may use: its account is checked and its destination
     probed once per extract, for all objects of the source."""
 
     def __init__(self, object_names: Sequence[str]) -> None:
         self.object_names = list(object_names)
-        self._lock = threading.Lock()
         self._key: object = None
         self._facts: DestinationFacts | None = None
         self._account_error: Exception | None = None
@@ -77,7 +82,7 @@ class LoadTarget:
     def prepare(self, account: str) -> DestinationFacts | None:
         """The destination's facts; raises, before any record call, if the source's state
         belongs to another account than ``account``."""
-        with self._lock:
+        with DESTINATION_LOCK:
             try:
                 pipeline = dlt.current.pipeline()
             except Exception:  # no active pipeline: a bare source iterated by hand

@@ -18,20 +18,10 @@ from tests.helpers import (
     CONTACTS_AND_NOTES,
     api_delete,
     client_for,
-    destination_for,
     read_rows,
 )
 
 BIG_ROWS = 2500
-
-
-@pytest.fixture(params=["duckdb", "postgres"])
-def destination(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Any, str]:
-    """(dlt destination, dataset name): a DuckDB file, or a fresh PostgreSQL schema."""
-    if request.param == "duckdb":
-        return destination_for("duckdb", tmp_path), "caspio"
-    dsn = request.getfixturevalue("postgres_dsn")
-    return destination_for("postgres", tmp_path, dsn), request.getfixturevalue("postgres_dataset")
 
 
 def _sync(emu: Any, destination: Any, dataset: str, tmp_path: Path) -> Any:

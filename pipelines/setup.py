@@ -24,6 +24,7 @@ from sources.caspio import (
     CaspioConfigError,
     CaspioCredentials,
     CaspioSourceConfiguration,
+    attach_call_ledger,
     client_from_settings,
     resolve_source_configuration,
 )
@@ -89,6 +90,8 @@ def open_sync(**args: Unpack[SyncArgs]) -> SyncSetup:
     )
     managed = duckdb_path(duckdb_file, pipeline_name) if destination == "duckdb" else None
     client = client or make_client(settings)
+    # every call of the command into the pipeline's call ledger (a client of its own too)
+    attach_call_ledger(client, settings.call_ledger_path, pipeline.working_dir)
     interrupts.arm(client)
     progress = args.get("progress")
     if isinstance(progress, RunMonitor):

@@ -36,7 +36,8 @@ def duckdb_tables(path: str, dataset: str = "caspio") -> dict[str, int]:
             row[0]
             for row in conn.execute(
                 "select table_name from information_schema.tables "
-                "where table_schema = ? and table_name not like '_dlt%'",
+                "where table_schema = ? and table_name not like '\\_dlt%' escape '\\' "
+                "and table_name <> '_caspio_call_ledger'",
                 [dataset],
             ).fetchall()
         ]

@@ -83,7 +83,7 @@ def token_form(args: ContenderArgs) -> dict[str, str]:
 
 
 def duckdb_table_rows(db_file: Path, dataset: str | None = None) -> dict[str, int]:
-    """Rows per user table in a DuckDB file, dlt's own tables excluded.
+    """Rows per user table in a DuckDB file, dlt's own tables and the call ledger excluded.
 
     Counted in the destination rather than taken from the contender's own bookkeeping, so a
     contender that silently drops pages shows up with the wrong row count. The harness counts
@@ -95,7 +95,8 @@ def duckdb_table_rows(db_file: Path, dataset: str | None = None) -> dict[str, in
     try:
         query = (
             "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_type = 'BASE TABLE' AND table_name NOT LIKE '\\_dlt%' ESCAPE '\\'"
+            "WHERE table_type = 'BASE TABLE' AND table_name NOT LIKE '\\_dlt%' ESCAPE '\\' "
+            "AND table_name <> '_caspio_call_ledger'"  # the connector's call ledger copy
         )
         if dataset is not None:
             query += f" AND table_schema = '{dataset}'"

@@ -7,6 +7,7 @@ copies per-object figures into dlt's resource metrics; the pipeline layer prints
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, Literal
 
 CallKind = Literal[
@@ -14,6 +15,8 @@ CallKind = Literal[
 ]
 """What a call was for: how the calls a run spent are counted and reported."""
 _PER_OBJECT = {"records": "record_calls", "fields": "fields_calls"}
+CallObserver = Callable[[CallKind, "str | None"], None]
+"""Told of every call counted (kind, object), after the count: the call ledger's seam."""
 
 
 class CaspioStats:
@@ -36,6 +39,8 @@ class CaspioStats:
         self.notes: dict[str, list[str]] = {}
         """Per Caspio object: what a user must know of its read (design changes, why it was
         read in full), in the order they happened."""
+        self.observers: tuple[CallObserver, ...] = ()
+        """Called with every call counted (``ledger.py``): whatever counts calls sees all."""
 
     @property
     def token_calls(self) -> int:
@@ -54,6 +59,12 @@ class CaspioStats:
                 c["calls"] += 1
                 if call in _PER_OBJECT:
                     c[_PER_OBJECT[call]] += 1
+        for observer in self.observers:
+            observer(call, obj)
+
+    def add_observer(self, observer: CallObserver) -> None:
+        with self._lock:
+            self.observers = (*self.observers, observer)
 
     def count_retry(self, reason: str, wait: float) -> None:
         with self._lock:

@@ -68,6 +68,7 @@ class Synced:
             rows = conn.execute(
                 "select table_name from information_schema.tables "
                 "where table_schema = ? and table_name not like '\\_dlt%' escape '\\' "
+                "and table_name <> '_caspio_call_ledger' "
                 "order by 1",
                 [DATASET],
             ).fetchall()

@@ -155,7 +155,8 @@ def duckdb_table_names(path: str | Path, dataset: str = DATASET_NAME) -> set[str
             row[0]
             for row in conn.execute(
                 "select table_name from information_schema.tables "
-                "where table_schema = ? and table_name not like '_dlt%'",
+                "where table_schema = ? and table_name not like '\\_dlt%' escape '\\' "
+                "and table_name <> '_caspio_call_ledger'",
                 [dataset],
             ).fetchall()
         }

@@ -23,11 +23,20 @@ from typing import Any
 
 import pyarrow as pa
 from dlt.common.pipeline import LoadInfo
+from dlt.extract.source import DltSource
 from dlt.pipeline.pipeline import Pipeline
 from typing_extensions import Unpack
 
-from sources.caspio import CaspioClient, CaspioSourceConfiguration, caspio
+from sources.caspio import (
+    LEDGER_TABLE,
+    CaspioClient,
+    CaspioSourceConfiguration,
+    call_ledger_of,
+    caspio,
+    ledger_source,
+)
 
+from . import interrupts
 from .cleanup import remove_orphans
 from .duckdb_pool import run_growing_duckdb_pool
 from .setup import (
@@ -43,6 +52,7 @@ from .setup import (
     source_settings,
 )
 from .status import record_failure, record_run
+from .webhooks import trim_journal
 
 __all__ = [
     "DEFAULT_DATASET_NAME",
@@ -144,6 +154,7 @@ def source_arguments(settings: CaspioSourceConfiguration) -> dict[str, Any]:
             "files",
             "attachments",
             "download_to",
+            "webhook_journal",
         )
     }
 
@@ -168,6 +179,12 @@ def run_sync(full_refresh: bool = False, **args: Unpack[SyncArgs]) -> SyncReport
     started = time.perf_counter()
     setup = open_sync(**args)
     settings, client, pipeline = setup.settings, setup.client, setup.pipeline
+    if settings.monthly_call_budget is not None:
+        from . import budget  # it builds on this module
+
+        if not full_refresh:  # table by table, so that a stop keeps the tables done
+            return budget.budgeted_run(setup, None, started)
+        client.budget = interrupts.budget(budget.monthly_budget(setup, None, by_table=False))
     managed_file = setup.duckdb_file
     # before the source is built: building it lists the account's tables and views
     before = client.stats.snapshot()
@@ -178,7 +195,8 @@ def run_sync(full_refresh: bool = False, **args: Unpack[SyncArgs]) -> SyncReport
             # A killed run left a normalized or extracted package behind; dlt would load only
             # that and skip extracting, silently missing what changed in Caspio since. Finish it.
             run_growing_duckdb_pool(pipeline, pipeline.run, managed_file)
-        run: Callable[[], LoadInfo] = functools.partial(pipeline.run, source)
+        ledgers = ledger_sources(settings, client)  # the call ledger's copy, in the same load
+        run: Callable[[], LoadInfo] = functools.partial(pipeline.run, [source, *ledgers])
         if full_refresh:
             # only the selected tables: dropping the whole source would empty the others too
             run = functools.partial(
@@ -188,13 +206,18 @@ def run_sync(full_refresh: bool = False, **args: Unpack[SyncArgs]) -> SyncReport
             )
         with _fewer_gc_passes(), _malloc_for_arrow():
             load_info = run_growing_duckdb_pool(pipeline, run, managed_file)
+        rows = rows_loaded(pipeline)  # before the ledger's own load below replaces the trace
+        if full_refresh:  # loaded apart: a refresh must not drop the ledger's copy
+            for ledger in ledgers:
+                pipeline.run(ledger)
     except BaseException as exc:
         remove_orphans(pipeline)
         record_failure(pipeline, client, before, exc)
         raise
     record_run(pipeline, client, before, "ok")
+    trim_journal(pipeline, settings)  # only after the load (and its state) committed
     return SyncReport(
-        **report_fields(pipeline, client, before, started, rows_loaded(pipeline)),
+        **report_fields(pipeline, client, before, started, rows),
         load_info=load_info,
     )
 
@@ -228,10 +251,22 @@ def _malloc_for_arrow() -> Iterator[None]:
         pa.set_memory_pool(saved)
 
 
+def ledger_sources(settings: CaspioSourceConfiguration, client: CaspioClient) -> list[DltSource]:
+    """The call ledger's copy into the destination (``call_ledger_in_destination``), if any."""
+    ledger = call_ledger_of(client)
+    if ledger is None or not settings.call_ledger_in_destination:
+        return []
+    return [ledger_source(ledger.path)]
+
+
 def rows_loaded(pipeline: Pipeline) -> dict[str, int]:
     """Rows per data table in the last run, from dlt's own normalize counts (dlt's tables out)."""
     trace = pipeline.last_trace
     if trace is None or trace.last_normalize_info is None:
         return {}
     counts = trace.last_normalize_info.row_counts
-    return {table: rows for table, rows in counts.items() if not table.startswith("_dlt")}
+    return {
+        table: rows
+        for table, rows in counts.items()
+        if not table.startswith("_dlt") and table != LEDGER_TABLE
+    }

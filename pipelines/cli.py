@@ -1,11 +1,11 @@
 """`caspio-sync`: parse arguments, call `pipelines`, turn every failure into one clear line.
 
 Exit codes: 0 success, 1 a sync/check failure (one line naming the setting and the fix), 2 bad
-command-line usage (argparse), 3 `run --max-calls` stopped at the budget (the tables finished
-so far are loaded; run again to resume), 130 / 143 stopped by Ctrl-C / SIGTERM (one line saying
-what was kept; the next run resumes). `--debug` shows the traceback and DEBUG logs, `--quiet`
-only the final report and errors; both go before or after the subcommand. Nothing printed or
-logged holds a secret (`redact.py`).
+command-line usage (argparse), 3 `run --max-calls` or `monthly_call_budget` stopped at the
+budget (the tables finished so far are loaded; run again to resume), 130 / 143 stopped by
+Ctrl-C / SIGTERM (one line saying what was kept; the next run resumes). `--debug` shows the
+traceback and DEBUG logs, `--quiet` only the final report and errors; both go before or after
+the subcommand. Nothing printed or logged holds a secret (`redact.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+
+from sources.caspio import ledger_command
 
 from . import commands, interrupts
 from .errors import check_environment, describe_error
@@ -41,6 +43,19 @@ EXAMPLES = {
   caspio-sync status                               last sync, rows, calls, cursor per table
   caspio-sync status --json                        the same for a monitor
   caspio-sync status --destination postgres --dataset caspio""",
+    "webhooks": """examples:
+  caspio-sync webhooks install --url https://hooks.example.com/caspio
+                                                   delete events of every table, to that URL
+  caspio-sync webhooks install --url URL --tables 'Order*' --events delete,insert,update
+  caspio-sync webhooks status                      the webhook, its events, delivery counts
+  caspio-sync webhooks remove                      delete it and its stored secret""",
+    "listen": """examples:
+  caspio-sync listen --port 8080                   journal deliveries (path of the install URL)
+  caspio-sync listen --host 0.0.0.0 --port 8080 --path /caspio""",
+    "usage": """examples:
+  caspio-sync usage                                calls this quota period, projection, cost
+  caspio-sync usage --json                         the same for a monitor
+  caspio-sync usage --destination postgres --dataset caspio""",
     "demo": """examples:
   caspio-sync demo                                 the demo account into caspio_demo.duckdb
   caspio-sync demo --duckdb-file /tmp/demo.duckdb""",
@@ -152,6 +167,49 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_args(status, tables=False)
     status.add_argument("--json", action="store_true", help="print JSON, for monitoring")
 
+    webhooks = _subcommand(
+        sub, "webhooks", "install, show or remove the webhook that captures deletes (opt-in)"
+    )
+    webhooks.add_argument(
+        "action",
+        choices=["install", "status", "remove"],
+        help="install (or bring up to date), show, or remove the webhook",
+    )
+    webhooks.add_argument("--url", help="install: where Caspio POSTs (https, or a tunnel)")
+    webhooks.add_argument(
+        "--tables", nargs="+", metavar="NAME", help="names or glob patterns (default: all tables)"
+    )
+    webhooks.add_argument(
+        "--events",
+        nargs="+",
+        metavar="KINDS",
+        help="install: delete (always), insert, update; comma-separated (default: delete)",
+    )
+
+    listen = _subcommand(
+        sub, "listen", "receive webhook deliveries into the journal the next run applies"
+    )
+    listen.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
+    listen.add_argument("--port", type=int, required=True, help="port to listen on")
+    listen.add_argument(
+        "--path", default=None, help="URL path (default: the path of the install URL)"
+    )
+
+    usage = _subcommand(
+        sub,
+        "usage",
+        "show the Caspio API calls of this quota period, the projection and its cost "
+        "(no Caspio API call)",
+    )
+    _add_target_args(usage, tables=False)
+    usage.add_argument("--json", action="store_true", help="print JSON, for monitoring")
+    usage.add_argument(
+        "--account",
+        metavar="HOST",
+        help="the Caspio host to report when the ledger holds several (default: the "
+        "configured account's)",
+    )
+
     demo = _subcommand(
         sub, "demo", "start the local Caspio emulator with its demo account and sync it to DuckDB"
     )
@@ -214,9 +272,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "plan": commands.plan,
         "reconcile": commands.reconcile,
         "status": commands.status,
+        "usage": commands.usage,
         "demo": commands.demo,
+        "webhooks": commands.webhooks,
+        "listen": commands.listen,
     }
-    with interrupts.guard():
+    # every Caspio call of the command is recorded under its name, and flushed when it ends
+    with interrupts.guard(), ledger_command(args.command):
         try:
             check_environment()
             code = handlers[args.command](args)

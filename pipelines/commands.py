@@ -112,6 +112,36 @@ def status(args: argparse.Namespace) -> int:
     return 0
 
 
+def webhooks(args: argparse.Namespace) -> int:
+    """Install, show or remove the change-capture webhook (the secret is never printed)."""
+    from .webhooks import run_webhooks
+
+    print(run_webhooks(args.action, args.url, args.tables, args.events).summary())
+    return 0
+
+
+def listen(args: argparse.Namespace) -> int:
+    """Journal webhook deliveries until stopped."""
+    from .listener import run_listen
+
+    return run_listen(args.host, args.port, args.path)
+
+
+def usage(args: argparse.Namespace) -> int:
+    """The quota period's calls from the call ledger (local and destination); no API call."""
+    from .usage import run_usage
+
+    result = run_usage(
+        destination=args.destination,
+        dataset_name=_dataset(args),
+        pipeline_name=args.pipeline_name,
+        duckdb_file=args.duckdb_file,
+        account=args.account,
+    )
+    print(result.as_json() if args.json else result.summary())
+    return 0
+
+
 def demo(args: argparse.Namespace) -> int:
     """Start the emulator's demo account in-process and sync it: no Caspio account needed."""
     from caspio_emulator import DEMO_DATASET, Emulator

@@ -11,7 +11,10 @@ cannot know without reading is how many rows match, so it asks Caspio once per o
 
 and prices the pages as the run's keyset reader spends them: ``max(1, ceil(n / page_size))``.
 That is exact for tables whose PK_IDs are dense; ranges read concurrently over a gappy key space
-(many deleted rows) can cost up to one more call per range (``max_workers`` per table).
+(many deleted rows) can cost up to one more call per range (``max_workers`` per table). A view
+is read in ranges of its ``_PK_ID_<Table>`` keys, each up to a short page, so its price depends
+on how its rows fall into those ranges: ``price_view_read`` asks for the keys of the run's first
+page instead of the count, and counts each bounded range (up to ``max_workers - 1`` calls more).
 
 What planning itself costs: the discovery calls the run would make, one ``/fields`` and one
 count call per object, and a token call if none is cached. The token it leaves in the 0600
@@ -32,13 +35,16 @@ from typing_extensions import Unpack
 from sources.caspio import (
     PK_FIELD,
     SOURCE_NAME,
+    VIEWS,
     CaspioClient,
     CaspioSourceConfiguration,
     Catalog,
     DesignChanges,
     ObjectKind,
     check_account,
+    object_state,
     plan_object,
+    price_view_read,
     probe_destination,
     resolve_kind,
     select_objects,
@@ -47,6 +53,7 @@ from sources.caspio import (
 )
 
 from .setup import SyncArgs, open_sync
+from .webhooks import plan_line
 
 
 @dataclasses.dataclass
@@ -82,6 +89,8 @@ class SyncPlan:
     discovery_calls: int
     token_calls: int
     planning_calls: int
+    deletes: str | None = None
+    """Where deletes come from: the webhook journal (and the key-scan calls it saves)."""
 
     @property
     def total_calls(self) -> int:
@@ -110,6 +119,8 @@ class SyncPlan:
             f"A sync now would spend {self.total_calls:,} Caspio API calls "
             f"(this plan spent {self.planning_calls:,})."
         )
+        if self.deletes:
+            lines.append(self.deletes)
         return "\n".join(lines)
 
 
@@ -150,7 +161,7 @@ def plan_sync(
     facts = probe_destination(pipeline, list(table_names.values()))
     plans: list[TablePlan] = []
     for name, kind_hint in selected:
-        state = dict(states.get(name) or {})
+        state = dict(object_state(states, name, naming))
         kind = resolve_kind(name, state, kind_hint, catalog)
         fields = client.get_fields(kind, name)
         plan = plan_object(
@@ -163,7 +174,12 @@ def plan_sync(
         )
         after_pk = f"{PK_FIELD} > {plan.start_after}" if plan.start_after is not None else None
         where = " AND ".join(f"({w})" for w in (plan.where, after_pk) if w) or None
-        rows = count_rows(client, kind, name, where)
+        if kind == VIEWS:  # paged by its keys in ranges: priced with the reader's decisions
+            price = price_view_read(client, plan.schema, where, plan.select, settings.page_size)
+            rows, page_calls = price.rows, price.page_calls
+        else:
+            rows = count_rows(client, kind, name, where)
+            page_calls = max(1, math.ceil(rows / settings.page_size))
         plans.append(
             TablePlan(
                 name=name,
@@ -172,7 +188,7 @@ def plan_sync(
                 incremental=plan.incremental,
                 rows=rows,
                 fields_calls=1,
-                page_calls=max(1, math.ceil(rows / settings.page_size)),
+                page_calls=page_calls,
                 design=plan.design,
                 full_read_reason=plan.full_read_reason,
             )
@@ -185,6 +201,7 @@ def plan_sync(
         discovery_calls=discovery,
         token_calls=0,
         planning_calls=after["calls"] - before["calls"],
+        deletes=plan_line(pipeline, settings, [t.name for t in plans if t.kind == "tables"]),
     )
 
 

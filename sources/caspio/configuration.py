@@ -9,6 +9,7 @@ source gives it. Explicit values (command-line flags) win over config.
 
 import json
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dlt.common.configuration import configspec, known_sections
 from dlt.common.configuration.container import Container
@@ -18,9 +19,11 @@ from dlt.common.configuration.specs import BaseConfiguration, ConfigSectionConte
 from dlt.common.pipeline import PipelineContext
 from dlt.common.schema.typing import TSchemaContract
 
+from .change_journal import DEFAULT_JOURNAL
 from .client import CaspioClient
 from .credentials import CaspioCredentials
 from .errors import CaspioConfigError
+from .ledger import attach_call_ledger
 from .settings import (
     DEFAULT_MAX_RETRY_SECONDS,
     DEFAULT_MAX_WORKERS,
@@ -56,6 +59,22 @@ class CaspioSourceConfiguration(BaseConfiguration):
     attachments: Any = False
     """``True``, or a list of table names."""
     download_to: str | None = None
+    webhook_journal: str = DEFAULT_JOURNAL
+    """Where ``caspio-sync listen`` journals webhook events and ``run`` reads them (a relative
+    path means the current directory)."""
+    call_ledger_path: str | None = None
+    """The call ledger's file (default: ``caspio_call_ledger.jsonl`` in the pipeline's folder)."""
+    call_ledger_in_destination: bool = True
+    """``run`` also merges the ledger into ``_caspio_call_ledger`` of the dataset."""
+    quota_period_start_day: int = 1
+    """The day of the month the account's call quota starts again (1-31; the last day of a
+    shorter month)."""
+    quota_time_zone: str = "UTC"
+    """The IANA time zone in which a quota period starts at midnight."""
+    quota_calls_per_month: int | None = None
+    overage_price_per_call: float | None = None
+    monthly_call_budget: int | None = None
+    """``run`` stops (exit 3) before a call past this many calls in the quota period."""
 
     def on_resolved(self) -> None:
         """Every value checked once, naming where it is set, before any API call."""
@@ -74,6 +93,29 @@ class CaspioSourceConfiguration(BaseConfiguration):
             )
         self.metadata = _names_or_flag("metadata", self.metadata, where)
         self.attachments = _names_or_flag("attachments", self.attachments, where)
+        _check_quota_settings(self, where)
+
+
+def _check_quota_settings(settings: "CaspioSourceConfiguration", where: str) -> None:
+    """The call ledger's and quota's settings, each named with its fix."""
+    if not 1 <= settings.quota_period_start_day <= 31:
+        raise CaspioConfigError(
+            f"quota_period_start_day must be a day of the month (1-31), got "
+            f"{settings.quota_period_start_day} {where.format(key='QUOTA_PERIOD_START_DAY')}"
+        )
+    try:
+        ZoneInfo(settings.quota_time_zone)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise CaspioConfigError(
+            f"quota_time_zone must be an IANA time zone such as UTC or America/New_York, got "
+            f"{settings.quota_time_zone!r} {where.format(key='QUOTA_TIME_ZONE')}"
+        ) from None
+    for key in ("quota_calls_per_month", "overage_price_per_call", "monthly_call_budget"):
+        value = getattr(settings, key)
+        if value is not None and value < 0:
+            raise CaspioConfigError(
+                f"{key} must be 0 or more, got {value} {where.format(key=key.upper())}"
+            )
 
 
 def _names_or_flag(key: str, value: Any, where: str) -> bool | list[str]:
@@ -108,9 +150,11 @@ CLIENT_SETTINGS = (
 
 def client_from_settings(settings: CaspioSourceConfiguration) -> CaspioClient:
     """The client ``caspio()`` builds from these settings."""
-    return CaspioClient(
+    client = CaspioClient(
         settings.credentials, **{key: getattr(settings, key) for key in CLIENT_SETTINGS}
     )
+    attach_call_ledger(client, settings.call_ledger_path)
+    return client
 
 
 def resolve_source_configuration(

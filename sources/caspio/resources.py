@@ -5,7 +5,10 @@ destination, fetches ``/fields`` and plans the read (``planning.py``: design cha
 disposition), reads pages with the cursor/PK filter, converts each page to Arrow and yields it
 with the table hints (or, into DuckDB, writes the pages to one Parquet file and yields that:
 ``parquet_import.py``), then stores the new high-water mark. dlt commits resource state with the
-load package, so the mark never runs ahead of loaded data.
+load package, so the mark never runs ahead of loaded data. A user's incremental window or
+``add_limit`` narrows the read and leaves the state as it was (``windows.py``); a user's dlt
+hints win over the source's (``user_hints.py``). The resource is named like its table
+(``state_keys.py``).
 
 State per resource (no secrets): ``kind``, ``fields`` (the /fields answer loaded with),
 ``cursor`` (``{"field", "value"}``, a UTC ISO timestamp for TIMESTAMP fields), ``last_pk``
@@ -13,6 +16,7 @@ State per resource (no secrets): ``kind``, ``fields`` (the /fields answer loaded
 """
 
 import dataclasses
+import itertools
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -34,6 +38,7 @@ from .errors import (
     unknown_objects_error,
 )
 from .incremental import HighWaterMark
+from .journal_deletes import journal_deletes
 from .lineage import DestinationFacts, bind, forget_loaded, stale_reason
 from .options import TableOptions
 from .parquet_import import ParquetImport, parquet_import
@@ -41,6 +46,17 @@ from .planning import ObjectPlan, plan_object, resolve_kind
 from .reader import RecordReader
 from .schema import TABLES, VIEWS, changed_column_types
 from .settings import PK_FIELD, ObjectKind
+from .state_keys import migrate_state, resource_name
+from .user_hints import (
+    SOURCE_WRITE_DISPOSITION,
+    UserHints,
+    apply_to_options,
+    merge_columns,
+    read_user_hints,
+    resolve_primary_key,
+    snapshot,
+)
+from .windows import run_controls
 
 logger = logging.getLogger(__name__)
 
@@ -50,20 +66,32 @@ gets (a visible share of a bulk sync's CPU when fed 1,000-row pages), while 10,0
 a wide table are a few MB."""
 
 
-def plan_hints(plan: ObjectPlan) -> Any:
-    """The dlt hints of one run of an object: columns, key and write disposition."""
-    columns: TTableSchemaColumns = {k: dict(v) for k, v in plan.schema.columns.items()}  # type: ignore[misc]
+def plan_hints(
+    plan: ObjectPlan,
+    partial: bool = False,
+    columns: TTableSchemaColumns | None = None,
+    user_disposition: Any = None,
+) -> Any:
+    """The dlt hints of one run of an object: columns, key and write disposition. A ``partial``
+    run (a window, a limit: ``windows.py``) merges what it read, whatever the table's mode;
+    ``columns`` (Caspio's with a user's hints over them) and a user's merge or replace strategy
+    (``user_disposition``) are passed on as given (``user_hints.py``)."""
+    columns = {k: dict(v) for k, v in (columns or plan.schema.columns).items()}  # type: ignore[misc]
     if plan.primary_key != PK_FIELD:
         columns[PK_FIELD].pop("primary_key", None)
+    if plan.cursor is not None and plan.cursor.name in columns:
+        columns[plan.cursor.name]["incremental"] = True  # the cursor, as dlt marks its own
     disposition: Any = plan.write_disposition
-    if plan.reads_everything:
+    if plan.reads_everything and not partial:
         disposition = "replace"
-    elif disposition == "append":
+    elif disposition == "append" or (partial and disposition == "replace"):
         # "append" reads only new PK_IDs, but a load package replayed after a crash (dlt
         # re-runs a copy job that had copied its rows before being recorded) would copy the
         # same rows into staging twice. dlt's insert-only merge keeps both copies; its
         # delete-insert merge deduplicates staging on the key, so the replay stays exact.
         disposition = {"disposition": "merge", "strategy": "delete-insert"}
+    if isinstance(user_disposition, dict) and user_disposition.get("disposition") == disposition:
+        disposition = user_disposition  # the user's strategy for the same disposition
     return dlt.mark.make_hints(
         columns=columns,
         write_disposition=disposition,
@@ -85,6 +113,18 @@ class ObjectSync:
     page_size: int
     catalog: Catalog
     target: LoadTarget
+    resource_name: str = ""
+    """The resource's name and state key (``state_keys.py``); the Caspio name's table name."""
+    source_set: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
+    """Per hint, the values the source itself gave the resource (``user_hints.py``)."""
+    user: UserHints = UserHints()
+    """The hints a user set, as last seen (dlt merges the source's over them after a run)."""
+    journal: str | None = None
+    """The webhook journal whose deletes this object's runs apply (``journal_deletes.py``)."""
+
+    @property
+    def key(self) -> str:
+        return self.resource_name or resource_name(self.name)
 
     def _fields(self, kind: ObjectKind) -> list[dict[str, Any]]:
         try:
@@ -92,13 +132,19 @@ class ObjectSync:
         except CaspioObjectNotFoundError:
             raise unknown_objects_error([self.name], self.catalog.names()) from None
 
-    def plan(self, state: dict[str, Any], facts: DestinationFacts | None) -> ObjectPlan:
+    def plan(
+        self,
+        state: dict[str, Any],
+        facts: DestinationFacts | None,
+        options: TableOptions | None = None,
+    ) -> ObjectPlan:
         """This run's plan: the current ``/fields`` compared with those the object was loaded
         with, and its state with the destination it describes."""
         kind = resolve_kind(self.name, state, self.kind_hint, self.catalog)
         table_name = dlt.current.source_schema().naming.normalize_table_identifier(self.name)
         stale = stale_reason(state, facts, self.name, table_name)
-        plan = plan_object(self.name, kind, self._fields(kind), state, self.options, stale=stale)
+        options = options or self.options
+        plan = plan_object(self.name, kind, self._fields(kind), state, options, stale=stale)
         if plan.design.deleted or plan.design.rezoned or plan.design.added:
             self.client.stats.note(self.name, plan.design.describe())
         if plan.write_disposition != "replace" and not plan.reads_everything:
@@ -118,6 +164,8 @@ class ObjectSync:
             raise CaspioConfigError(f"{self.name}: {why}")
 
     def run(self) -> Iterator[Any]:
+        resources = dlt.current.source_state().setdefault("resources", {})
+        migrate_state(resources, self.key, dlt.current.source_schema().naming)
         state = dlt.current.resource_state()
         metrics = dlt.current.resource_metrics()
         before = self.client.stats.object_snapshot(self.name)
@@ -132,7 +180,21 @@ class ObjectSync:
 
     def _run(self, state: dict[str, Any]) -> Iterator[Any]:
         facts = self.target.prepare(self.client.host)
-        plan = self.plan(state, facts)
+        user = self.user = self.user.updated(read_user_hints(self.source_set))
+        options = apply_to_options(self.name, self.options, user)
+        plan = self.plan(state, facts, options)
+        normalize = dlt.current.source_schema().naming.normalize_identifier
+        if user.primary_key is not None:
+            key = resolve_primary_key(self.name, plan.schema, user.primary_key, normalize)
+            plan = dataclasses.replace(plan, primary_key=key)
+        controls = run_controls(plan, self.page_size, options)
+        plan = controls.plan
+        if controls.partial:
+            self._refuse_appending_merges()
+        if controls.why is not None:
+            logger.info("%s: %s", self.name, controls.why)
+            self.client.stats.note(self.name, controls.why)
+        limited = controls.page_limit is not None
         reader = RecordReader(
             self.client,
             plan.schema,
@@ -140,18 +202,29 @@ class ObjectSync:
             where=plan.where,
             select=plan.select,
             start_after=plan.start_after,
+            max_workers=1 if limited else None,  # pages one after another: no call ahead
         )
+        pages = reader.tables()
+        if controls.page_limit is not None:
+            pages = itertools.islice(pages, controls.page_limit)
+        batch_rows = 1 if limited else YIELD_BATCH_ROWS  # a limit counts pages: one per item
         hwm = HighWaterMark(plan.cursor, plan.previous_mark) if plan.cursor else None
         max_pk: int | None = plan.start_after
         yielded = False
         batch: list[pa.Table] = []
         sink: ParquetImport | None = None
-        hints = plan_hints(plan)
+        columns = merge_columns(self.name, plan.schema.columns, user.columns, normalize)
+        hints = plan_hints(plan, controls.partial, columns, user.write_disposition)
+        self._remember(hints)
+        journal = journal_deletes(
+            self.client, plan, self.options, state, self.journal, controls.saves_state
+        )
         if any(spec.value_type == "json" for spec in plan.schema.fields):
-            expect_json_text_columns(self.name)
+            expect_json_text_columns(self.key)
         try:
-            for table in reader.tables():
+            for table in pages:
                 self.client.stats.count_rows(self.name, table.num_rows)
+                journal.observe(table)
                 if hwm is not None:
                     hwm.observe(table)
                 if plan.write_disposition == "append":
@@ -166,7 +239,7 @@ class ObjectSync:
                         yield dlt.mark.with_hints(table, hints)
                         continue
                 batch.append(table)
-                if sum(t.num_rows for t in batch) >= YIELD_BATCH_ROWS:
+                if sum(t.num_rows for t in batch) >= batch_rows:
                     yield from self._hand_over(pa.concat_tables(batch), sink)
                     batch = []
             if batch:
@@ -181,7 +254,12 @@ class ObjectSync:
             # an empty table still replaces (truncates) / creates the destination table
             empty = pa.Table.from_batches([], schema=plan.schema.arrow_schema)
             yield dlt.mark.with_hints(empty, hints)
+        yield from journal.items(hints)  # journaled deletes: same load; consumed ids in state
 
+        if not controls.saves_state:
+            # a part was read: the next plain run must still read all it has not loaded
+            logger.debug("%s: read in part, state kept as it was", self.name)
+            return
         if plan.full_read_reason is not None:
             forget_loaded(state)
         state["kind"] = plan.kind
@@ -195,6 +273,10 @@ class ObjectSync:
             state["last_pk"] = max_pk
         bind(state, self.client.host, facts)
         logger.debug("%s: read (%s)", self.name, plan.write_disposition)
+
+    def _remember(self, hints: Any) -> None:
+        for key, value in snapshot(hints).items():
+            self.source_set.setdefault(key, []).append(value)
 
     def _refuse_changed_types(self, plan: ObjectPlan) -> None:
         changed = changed_column_types(dlt.current.source_schema(), self.name, plan.schema.columns)
@@ -218,8 +300,8 @@ class ObjectSync:
 def object_resource(
     sync: ObjectSync, schema_contract: TSchemaContract | None = None
 ) -> DltResource:
-    """The dlt resource of one Caspio object (name = Caspio name; dlt normalises the table)."""
-    name = sync.name
+    """The dlt resource of one Caspio object, named like its table (``state_keys.py``)."""
+    name = sync.key
 
     def read_object() -> Iterator[Any]:
         yield from sync.run()
@@ -228,12 +310,15 @@ def object_resource(
         read_object,
         name=name,
         table_name=name,
+        write_disposition=SOURCE_WRITE_DISPOSITION,
         parallelized=True,
         max_table_nesting=0,
         section="caspio",
     )
     if schema_contract is not None:
         resource.apply_hints(schema_contract=schema_contract)
+    for key, value in snapshot(resource._hints).items():
+        sync.source_set.setdefault(key, []).append(value)
     return resource
 
 

@@ -24,6 +24,7 @@ from sources.caspio import (
     CaspioSourceConfiguration,
     Catalog,
     TableOptionsMap,
+    configured_window,
     plan_object,
     resolve_kind,
     select_objects,
@@ -100,6 +101,7 @@ def check_account(
         try:
             fields = client.get_fields(kind, name)
             plan = plan_object(name, kind, fields, {}, parsed.for_object(name))
+            configured_window(plan, parsed.for_object(name))  # a window needs a cursor
             page = client.get_records(
                 kind,
                 name,

@@ -87,6 +87,7 @@ from .settings import (
 from .state_keys import check_distinct, default_naming, object_state, resource_name
 from .stats import CaspioStats
 from .view_pager import ViewReadPrice, price_view_read
+from .windows import configured_window
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0, spec=CaspioSourceConfiguration)
@@ -237,6 +238,7 @@ def caspio_table(
 
 
 __all__ = [
+    "configured_window",
     "object_state",
     "resource_name",
     "LEDGER_FILE",

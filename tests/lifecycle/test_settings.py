@@ -183,6 +183,8 @@ def test_check_lists_every_problem_of_table_options(
         '[sources.caspio.table_options.Orders]\ncursor_field = "Nope"\n'
         '[sources.caspio.table_options.Products]\nwrite_disposition = "banana"\n'
         '[sources.caspio.table_options.Customers]\nfields = ["Name", "Missing_Field"]\n'
+        "[sources.caspio.table_options.Order_Items]\ncursor_field = false\n"
+        'initial_value = "2024-01-01T00:00:00Z"\n'
     )
     _reload_config()
     assert main(["check"]) == 1
@@ -191,3 +193,4 @@ def test_check_lists_every_problem_of_table_options(
     assert "'Nope' does not exist in Orders" in out
     assert "write_disposition must be one of" in out
     assert "Missing_Field" in out
+    assert "table_options.Order_Items.initial_value needs a cursor" in out

@@ -56,7 +56,7 @@ from .user_hints import (
     resolve_primary_key,
     snapshot,
 )
-from .windows import run_controls
+from .windows import hold_back, run_controls
 
 logger = logging.getLogger(__name__)
 
@@ -223,8 +223,10 @@ class ObjectSync:
             expect_json_text_columns(self.key)
         try:
             for table in pages:
+                journal.observe(table)  # a key read exists, even if held back below
+                if controls.hold_back is not None:
+                    table = hold_back(table, controls.hold_back, reader.server_time)
                 self.client.stats.count_rows(self.name, table.num_rows)
-                journal.observe(table)
                 if hwm is not None:
                     hwm.observe(table)
                 if plan.write_disposition == "append":

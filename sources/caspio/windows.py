@@ -22,13 +22,15 @@ import math
 from typing import Any
 
 import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.common.time import ensure_datetime, ensure_datetime_in_tz, normalize_timezone
 from dlt.extract.incremental import Incremental, IncrementalResourceWrapper
 from dlt.extract.items_transform import LimitItem
 
 from .errors import CaspioConfigError
 from .filters import and_, datetime_literal, identifier, int_literal
-from .incremental import parse_mark
+from .incremental import SERVER_CLOCK_MARGIN, parse_mark
 from .options import TableOptions
 from .planning import ObjectPlan
 from .settings import CURSOR_TYPES, INTEGER_TYPES, ZONED_DATETIME_TYPES
@@ -50,6 +52,9 @@ class RunControls:
     """At most this many record calls (``add_limit``); ``None``: no limit."""
     why: str | None = None
     """What narrowed the read (for the run's notes)."""
+    hold_back: str | None = None
+    """A TIMESTAMP cursor of an open-ended user incremental: rows stamped since the read
+    began are left to the next run (``hold_back``)."""
 
     @property
     def saves_state(self) -> bool:
@@ -131,13 +136,32 @@ def _windowed(plan: ObjectPlan, inc: Incremental[Any] | None) -> RunControls:
     what = f"incremental on {inc.cursor_path}: {start} to {end if end is not None else 'now'}"
     if window is None:
         what += " (not pushed down: every row is read and dlt filters them)"
+    stamped = field is not None and str(field.get("Type")) in ZONED_DATETIME_TYPES
+    hold = str(field["Name"]) if end is None and stamped and field is not None else None
     if end is None and _continues_plain_read(plan, field, start):
-        return RunControls(dataclasses.replace(plan, where=and_(window, plan.where)), why=what)
+        plain = dataclasses.replace(plan, where=and_(window, plan.where))
+        return RunControls(plain, why=what, hold_back=hold)
     user_where = plan.read_with.get("where")
     narrowed = dataclasses.replace(
         plan, where=and_(window, user_where), start_after=None, previous_mark=None
     )
-    return RunControls(narrowed, partial=True, why=what)
+    return RunControls(narrowed, partial=True, why=what, hold_back=hold)
+
+
+def hold_back(table: pa.Table, column: str, began: dt.datetime | None) -> pa.Table:
+    """The rows stamped before the read ``began`` (the server's clock at its first page).
+
+    dlt starts an open-ended incremental's next run at the newest stamp it loaded. Pages are
+    read in key order, so a row changed during the read on a page already read is stamped
+    before a row changed later on a page still ahead: loading that later row would put the
+    earlier one behind the next start, for good. Rows stamped since the read began are left to
+    the next run, which reads them (its start is at most the read's beginning)."""
+    if began is None or column not in table.column_names:
+        return table
+    stamps = table.column(column)
+    since = began.astimezone(UTC) - SERVER_CLOCK_MARGIN  # as the source's own mark (Date: 1 s)
+    bound = pa.scalar(since, type=pa.timestamp("us", tz="UTC")).cast(stamps.type)
+    return table.filter(pc.fill_null(pc.less(stamps, bound), True))
 
 
 def _field(plan: ObjectPlan, cursor_path: str) -> dict[str, Any] | None:

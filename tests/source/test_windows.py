@@ -8,6 +8,8 @@ rows, so a window's rows and record calls are known by hand.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -243,22 +245,74 @@ def test_window_bounds_cover_every_local_time_of_the_utc_range() -> None:
     )
 
 
-def test_a_row_updated_again_within_the_last_stamps_second_is_not_dropped(
+def test_a_row_stamped_ahead_of_the_servers_clock_waits_for_a_later_run_and_is_not_lost(
     caspio_emulator_factory: Any, make_client: MakeClient, tmp_path: Path
 ) -> None:
+    """Caspio's stamps run 3 s ahead of its Date header (clock skew): an open-ended
+    incremental leaves the row stamped in its future for a later run instead of starting the
+    next run after it, and the run after the clock has passed the stamp loads it."""
     emu = caspio_emulator_factory(dataset=people_account(10))
-    # every write stamps the same second, an hour ahead of the server's clock (its Date
-    # header): the source's own mark stays behind it, and the row is read again
-    ahead = dt.datetime.now(UTC).replace(tzinfo=None, microsecond=0) + dt.timedelta(hours=1)
+    ahead = dt.datetime.now(UTC).replace(tzinfo=None, microsecond=0) + dt.timedelta(seconds=3)
     emu.set_clock(ahead)
-    emu.update("People", "PK_ID = 1", {"Name": "first"})
+    emu.update("People", "PK_ID = 1", {"Name": "stamped ahead"})
+    emu.set_clock(None)
     pipeline = pipeline_for(tmp_path)
 
-    def since_january() -> Any:  # deduplicated on the key by dlt, unless the source says not
+    def since_january() -> Any:
         return dlt.sources.incremental("Updated", initial_value=JAN_5, primary_key="PK_ID")
 
     pipeline.run(people(emu, make_client(emu), since_january()))
-    emu.update("People", "PK_ID = 1", {"Name": "second"})  # same stamp as dlt's last value
+    assert 1 not in [r[0] for r in loaded(tmp_path)]  # held back: stamped after the read began
+    while dt.datetime.now(UTC).replace(tzinfo=None) < ahead + dt.timedelta(seconds=3):
+        time.sleep(0.2)  # past the stamp, and the source's 2 s margin behind the Date header
     pipeline.run(people(emu, make_client(emu), since_january()))
     assert loaded(tmp_path) == [r for r in in_caspio(emu) if r[2] >= JAN_5]
-    assert loaded(tmp_path)[0][1] == "second"
+    assert loaded(tmp_path)[0][1] == "stamped ahead"
+
+
+def test_rows_changed_on_pages_already_read_reach_the_next_run_of_an_open_incremental(
+    caspio_emulator_factory: Any, make_client: MakeClient, tmp_path: Path
+) -> None:
+    """While an open-ended incremental pages People in PK order, row 5 (its page already
+    read) and then row 1300 (its page still ahead) are updated: 1300 is read with the newer
+    stamp. dlt starts the next run at the newest stamp it loaded, so row 5, stamped before
+    it, would never be read again; the rows stamped since the read began wait for the next run
+    instead, and that run ends equal to Caspio."""
+    emu = caspio_emulator_factory(dataset=people_account(1400))
+    pipeline = pipeline_for(tmp_path)
+
+    def run() -> None:
+        since = dlt.sources.incremental("Updated", initial_value=dt.datetime(2023, 1, 1))
+        source = caspio(
+            credentials=credentials_for(emu),
+            client=make_client(emu, max_workers=1),
+            tables=["People"],
+            page_size=100,
+        )
+        source.resources[next(iter(source.resources))].apply_hints(incremental=since)
+        pipeline.run(source)
+
+    def write_behind_the_read() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if sum(1 for e in emu.log if e.path.endswith("/records")) >= 2:  # page 1 read
+                emu.update("People", "PK_ID = 5", {"Name": "changed behind the read"})
+                time.sleep(1.1)  # a later stamp (the emulator stamps whole seconds)
+                emu.update("People", "PK_ID = 1300", {"Name": "changed ahead of the read"})
+                return
+            time.sleep(0.002)
+
+    reset_log(emu)
+    emu.configure(latency_ms=150)  # 14 pages: 2 s, row 1300's page comes last
+    writer = threading.Thread(target=write_behind_the_read)
+    writer.start()
+    run()
+    writer.join()
+    emu.configure(latency_ms=0)
+    names = {r["PK_ID"]: r["Name"] for r in emu.table_rows("People")}
+    assert names[5] == "changed behind the read" and names[1300] == "changed ahead of the read"
+    newest = max(r[2] for r in in_caspio(emu))
+    while dt.datetime.now(UTC) < newest + dt.timedelta(seconds=3.5):
+        time.sleep(0.2)  # the next run's clock, less the source's 2 s margin, is past both
+    run()
+    assert loaded(tmp_path) == in_caspio(emu)

@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 
 from tests import wire_oracle
+from tests.helpers import duckdb_tables
 from tests.zone_oracle import fold_times, gap_times
 
 ITEMS = "Items"
@@ -150,16 +151,7 @@ def duckdb_table_names(path: str | Path, dataset: str = DATASET_NAME) -> set[str
     """Data tables in a DuckDB dataset (none if the file or schema does not exist)."""
     if not Path(path).exists():
         return set()
-    with duckdb.connect(str(path), read_only=True) as conn:
-        return {
-            row[0]
-            for row in conn.execute(
-                "select table_name from information_schema.tables "
-                "where table_schema = ? and table_name not like '\\_dlt%' escape '\\' "
-                "and table_name <> '_caspio_call_ledger'",
-                [dataset],
-            ).fetchall()
-        }
+    return set(duckdb_tables(str(path), dataset))
 
 
 def snake(name: str) -> str:

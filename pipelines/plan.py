@@ -175,7 +175,14 @@ def plan_sync(
         after_pk = f"{PK_FIELD} > {plan.start_after}" if plan.start_after is not None else None
         where = " AND ".join(f"({w})" for w in (plan.where, after_pk) if w) or None
         if kind == VIEWS:  # paged by its keys in ranges: priced with the reader's decisions
-            price = price_view_read(client, plan.schema, where, plan.select, settings.page_size)
+            price = price_view_read(
+                client,
+                plan.schema,
+                where,
+                plan.select,
+                settings.page_size,
+                by_pk=plan.view_keys_refused,  # remembered refused: no refused call
+            )
             rows, page_calls = price.rows, price.page_calls
         else:
             rows = count_rows(client, kind, name, where)

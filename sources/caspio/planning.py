@@ -20,6 +20,7 @@ from .lineage import forget_loaded
 from .options import TableOptions, is_glob, resolve_names
 from .schema import VIEWS, ObjectSchema, build_schema
 from .settings import PK_FIELD, ObjectKind, object_kind
+from .view_pager import keys_remembered_refused
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +44,9 @@ class ObjectPlan:
     read_with: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     """The options that decide which rows and columns are read (kept in state: a mark is only
     good for the same ``where`` and ``fields``)."""
+    view_keys_refused: bool = False
+    """A view whose ``_PK_ID_`` keys an earlier run found refused (``view_pager.py``): read and
+    priced by its string ``PK_ID`` without spending the refused call again."""
 
     @property
     def reads_everything(self) -> bool:
@@ -160,6 +164,7 @@ def plan_object(
         design=design,
         full_read_reason=stale,
         read_with=reading,
+        view_keys_refused=kind == VIEWS and keys_remembered_refused(loaded, fields),
     )
 
 

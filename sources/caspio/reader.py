@@ -43,12 +43,14 @@ class RecordReader:
         select: str | None = None,
         start_after: int | str | None = None,
         max_workers: int | None = None,
+        keys_refused: bool = False,
     ) -> None:
         self.client = client
         self.schema = schema
         self.width = len(schema.fields)
         """Columns a loaded table has: the key columns a view is paged by come after them."""
-        keys = view_keys(schema, select, where, page_size) if start_after is None else None
+        keyed = start_after is None and not keys_refused  # refused: known from an earlier run
+        keys = view_keys(schema, select, where, page_size) if keyed else None
         self.decoder = PageDecoder(keys.decode_schema(schema) if keys else schema)
         # (duplicates pairs this keyword list with client.py's exchange call: shape only)
         by_pk = KeysetReader(
@@ -75,6 +77,11 @@ class RecordReader:
                 select=select,
                 max_workers=max_workers,
             )
+
+    @property
+    def keyed(self) -> bool | None:
+        """Whether Caspio took the view's keys (``False``: refused); ``None``: not tried."""
+        return self.pager.keyed if isinstance(self.pager, ViewKeysetReader) else None
 
     @property
     def server_time(self) -> dt.datetime | None:

@@ -12,7 +12,8 @@ hints win over the source's (``user_hints.py``). The resource is named like its 
 
 State per resource (no secrets): ``kind``, ``fields`` (the /fields answer loaded with),
 ``cursor`` (``{"field", "value"}``, a UTC ISO timestamp for TIMESTAMP fields), ``last_pk``
-(append), ``account`` and ``destination`` (whose state it is: ``lineage.py``).
+(append), ``account`` and ``destination`` (whose state it is: ``lineage.py``), and for a view
+``view_keys_refused`` (when Caspio refused its ``_PK_ID_`` keys: ``view_pager.py``).
 """
 
 import dataclasses
@@ -56,6 +57,7 @@ from .user_hints import (
     resolve_primary_key,
     snapshot,
 )
+from .view_pager import remember_keys
 from .windows import hold_back, run_controls
 
 logger = logging.getLogger(__name__)
@@ -203,6 +205,7 @@ class ObjectSync:
             select=plan.select,
             start_after=plan.start_after,
             max_workers=1 if limited else None,  # pages one after another: no call ahead
+            keys_refused=plan.view_keys_refused,
         )
         pages = reader.tables()
         if controls.page_limit is not None:
@@ -257,6 +260,7 @@ class ObjectSync:
             empty = pa.Table.from_batches([], schema=plan.schema.arrow_schema)
             yield dlt.mark.with_hints(empty, hints)
         yield from journal.items(hints)  # journaled deletes: same load; consumed ids in state
+        remember_keys(state, reader.keyed)  # a fact of the view, whatever part was read
 
         if not controls.saves_state:
             # a part was read: the next plain run must still read all it has not loaded

@@ -5,13 +5,17 @@ The first call (counted, as for tables) reads the first page in key order; ``spl
 (``view_keyset.py``) cuts the rest into ``k1`` ranges that the client's pool reads side by side
 (``paging.ConcurrentRanges``, the table ranges' own path). A view whose keys Caspio does not
 know (the first call answers ``FieldNotFound``, or a query error naming a key) is read again
-by its string ``PK_ID`` (``paging.KeysetReader``): that costs the refused call once per run.
+by its string ``PK_ID`` (``paging.KeysetReader``). Calls are billed, so the refusal is kept in
+the view's resource state (``remember_keys``) and later runs (and their plans) page by
+``PK_ID`` at once, until the view's ``/fields`` answer changes or ``KEYS_RETRY_AFTER`` passes
+(``keys_remembered_refused``): the refused call is spent once, not on every run.
 """
 
 import dataclasses
+import datetime as dt
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from .client import CaspioClient
@@ -38,6 +42,43 @@ def keys_refused(error: CaspioApiError) -> bool:
     if isinstance(error, CaspioObjectNotFoundError):
         return error.code == "FieldNotFound"
     return isinstance(error, CaspioQueryRejectedError) and KEY_PREFIX.lower() in str(error).lower()
+
+
+KEYS_REFUSED_STATE = "view_keys_refused"
+"""Resource-state key: when (UTC ISO) Caspio last refused the view's ``_PK_ID_`` keys."""
+KEYS_RETRY_AFTER = dt.timedelta(days=30)
+"""How long a remembered refusal holds: Caspio may upgrade an older view without changing its
+``/fields`` answer, and one refused call a month is cheap next to the slower path forever."""
+
+
+def keys_remembered_refused(
+    state: Mapping[str, Any], fields: Sequence[Mapping[str, Any]], now: dt.datetime | None = None
+) -> bool:
+    """Whether an earlier run found this view's keys refused, under ``KEYS_RETRY_AFTER`` ago
+    and with the ``/fields`` answer unchanged since the load (the one stored in ``fields``, as
+    ``design.py`` compares them): a design change may give the view its keys back."""
+    refused_at = state.get(KEYS_REFUSED_STATE)
+    if not isinstance(refused_at, str) or state.get("fields") != list(fields):
+        return False
+    try:
+        refused = dt.datetime.fromisoformat(refused_at)
+    except ValueError:
+        return False
+    if refused.tzinfo is None:
+        return False
+    age = (now or dt.datetime.now(dt.timezone.utc)) - refused
+    return dt.timedelta(0) <= age < KEYS_RETRY_AFTER
+
+
+def remember_keys(
+    state: MutableMapping[str, Any], keyed: bool | None, now: dt.datetime | None = None
+) -> None:
+    """Keeps what this run learned of the view's keys in its state (committed with the load):
+    refused (and when), or accepted (the memory goes); nothing when they were not tried."""
+    if keyed is False:
+        state[KEYS_REFUSED_STATE] = (now or dt.datetime.now(dt.timezone.utc)).isoformat()
+    elif keyed is True:
+        state.pop(KEYS_REFUSED_STATE, None)
 
 
 def _column(page: RecordPage, name: str) -> list[Any]:
@@ -164,13 +205,16 @@ def price_view_read(
     where: str | None,
     select: str | None,
     page_size: int,
+    *,
+    by_pk: bool = False,
 ) -> ViewReadPrice:
     """The records calls ``RecordReader`` will spend on this view, found with the run's own
     decisions: the keys' first page (keys only), then a count per bounded range.
 
     Planning spends the keys' first page, then one count per bounded range (none for a view
-    of one page or one range), or one count when the view is paged by its string ``PK_ID``."""
-    keys = view_keys(schema, select, where, page_size)
+    of one page or one range), or one count when the view is paged by its string ``PK_ID``:
+    also when ``by_pk`` (its keys are remembered refused), which then costs no refused call."""
+    keys = None if by_pk else view_keys(schema, select, where, page_size)
     if keys is None:
         rows = _count(client, schema.name, where)
         return ViewReadPrice(rows, max(1, math.ceil(rows / page_size)))
@@ -203,4 +247,14 @@ def price_view_read(
     return ViewReadPrice(total, calls + max(0, left) // page_size + 1)
 
 
-__all__ = ["ViewKeysetReader", "ViewReadPrice", "keys_refused", "price_view_read", "view_keys"]
+__all__ = [
+    "KEYS_REFUSED_STATE",
+    "KEYS_RETRY_AFTER",
+    "ViewKeysetReader",
+    "ViewReadPrice",
+    "keys_refused",
+    "keys_remembered_refused",
+    "price_view_read",
+    "remember_keys",
+    "view_keys",
+]

@@ -6,17 +6,15 @@ A small JSON file beside the token cache (named like the token file, ``.pace`` s
 the account's schedule, read and written under an exclusive ``flock`` (held for a read and a
 write, never across a call). Wall-clock time, since monotonic clocks differ per process:
 
-- the next free call slot and the pace in force (configured, or learned after a 429), so the
-  processes' calls together keep the pace;
-- the account's successful calls since the last stall (``burst_start``, ``burst_calls``), in a
-  second file (``.calls``) so that counting leaves the pace file untouched: every process adds
-  its own at least twice a second and when it exits (it may be gone by the time another one
-  meets the 429), so a pace learned from a 429 is the account's rate, not one process's share;
+- the next free call slot and the pace in force (configured, or learnt from the account's 429s
+  by ``pace_estimate.py``), so the processes' calls together keep the pace;
+- the account's answered calls, a count in a second file (``.calls``) so that counting leaves
+  the pace file untouched: every process adds its own at least twice a second and when it
+  exits, so a pace learnt from the 429s is the account's rate, not one process's share;
 - a stall: after a 429 every process waits out the pause, then exactly one caller (the
   *prober*: a process and thread, leased for a while and taken over if its process dies)
-  sends the next call; the others hold until its answer is recorded. Through: the stall ends
-  and, if the window had refused a probe, the calls of the burst over its length become the
-  account's pace, 5% under. Refused: a longer pause, the same prober.
+  sends the next call; the others hold until its answer is recorded. Through: the stall ends;
+  refused: a longer pause, the same prober.
 
 Several machines do not share the file: each learns from its own 429s (see
 docs/scheduling.md, "Several machines, one account").
@@ -33,24 +31,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .pace_estimate import BURST_SECONDS, EPISODE_KEYS, after_paced_call, stall_began
+
 STALE_SLOT_SECONDS = 600.0
 """A slot booked further ahead than this is a leftover of a clock jump: start afresh."""
 LEARNED_PACE_SECONDS = 900.0
-"""How long a pace learned from a 429 binds the other processes: three of the 300 s windows
-one account showed, then the account is tried at full speed again. A file untouched this long
-holds no stall or call count worth keeping either."""
-LEARN_MIN_CALLS = 10
-"""Fewer calls than this before a stall say too little about the account's rate."""
-PACE_MARGIN = 0.95
+"""How long a pace learnt from the 429s binds the processes after it was last learnt: three of
+the 300 s windows one account showed, then the account is tried at full speed again. A file
+untouched this long holds no stall worth keeping either."""
 PROBE_LEASE_SECONDS = 120.0
 """How long a prober may take (more than a call's timeouts) before another caller probes."""
 HOLD_POLL_SECONDS = 0.1
 """How often a caller held by another's probe looks at the file again."""
-STALL_KEYS = ("stall_since", "prober", "prober_pid", "prober_until", "refused")
-BURST_KEYS = ("burst_start", "burst_calls", "burst_floor", "burst_last")
-BURST_IDLE_SECONDS = 300.0
-"""A pause between two of the account's calls this long (the longest window one account
-showed) ends a burst: calls before it no longer fill the window."""
+STALL_KEYS = ("stall_since", "prober", "prober_pid", "prober_until")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +55,15 @@ class Booking:
     interval: float
     hold: bool = False
     probe: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Published:
+    """What a 429 made of the caller: the account's prober or not, and the pace (seconds
+    between calls) the account learnt from it, if any."""
+
+    probe: bool
+    learned: float | None = None
 
 
 def _alive(pid: Any) -> bool:
@@ -107,7 +109,7 @@ class SharedPace:
             state = state if isinstance(state, dict) else {}
             before = dict(state)
             if time.time() - float(state.get("updated") or 0.0) > LEARNED_PACE_SECONDS:
-                for key in (*STALL_KEYS, *BURST_KEYS):  # a run long gone left them
+                for key in (*STALL_KEYS, *EPISODE_KEYS):  # a run long gone left them
                     state.pop(key, None)
             yield state
             if state != before:
@@ -128,19 +130,10 @@ class SharedPace:
             return False
         return time.time() - changed < LEARNED_PACE_SECONDS
 
-    def count(self, calls: int, since: float, until: float) -> None:
-        """``calls`` successful calls, sent from ``since`` to ``until`` (wall clock), toward
-        the account's burst (one sent before the last stall ended counts from its end)."""
+    def count(self, calls: int) -> None:
+        """``calls`` more answered calls of this account."""
         with self._locked(self.calls_path) as state:
-            last = state.get("burst_last")
-            if last is not None and since - float(last) > BURST_IDLE_SECONDS:
-                state.pop("burst_start", None)  # the account rested: a new burst
-                state.pop("burst_calls", None)
-            state["burst_last"] = max(until, float(last or 0.0))
-            since = max(since, float(state.get("burst_floor") or 0.0))
-            start = state.get("burst_start")
-            state["burst_start"] = since if start is None else min(float(start), since)
-            state["burst_calls"] = int(state.get("burst_calls") or 0) + calls
+            state["answered"] = int(state.get("answered") or 0) + calls
 
     def reserve(self, interval: float) -> tuple[float, float]:
         """``book`` for thread 0: ``(seconds to wait, interval in force)``."""
@@ -148,14 +141,18 @@ class SharedPace:
         return booking.wait, booking.interval
 
     def book(self, interval: float, thread: int) -> Booking:
-        """This call's turn. The interval is the larger of the caller's and one another
-        process learned lately. While the account is stalled, the caller holds, unless the
-        pause is over and nobody else probes: then it is the prober."""
+        """This call's turn. The interval is the larger of the caller's and the one learnt
+        lately, which grows a little faster with every call it paces. While the account is
+        stalled, the caller holds, unless the pause is over and nobody else probes: then it
+        is the prober."""
         me = self._owner(thread)
         with self._locked() as state:
             now = time.time()
-            if float(state.get("learned_until") or 0.0) > now:
-                interval = max(interval, float(state.get("interval") or 0.0))
+            learned = float(state.get("interval") or 0.0)
+            credit = 0.0
+            if float(state.get("learned_until") or 0.0) > now and learned > interval:
+                interval, credit = learned, BURST_SECONDS
+                state["interval"] = after_paced_call(state, learned)
             paused = float(state.get("paused_until") or 0.0)
             if state.get("stall_since") is not None:
                 if paused > now:
@@ -172,74 +169,47 @@ class SharedPace:
                 state["prober_until"] = now + PROBE_LEASE_SECONDS
                 return Booking(0.0, interval, probe=True)
             slot = max(now, paused)
-            booked = float(state.get("next_slot") or 0.0)
-            if interval and booked - now < STALE_SLOT_SECONDS:
-                slot = max(slot, booked)
             if interval:
-                state["next_slot"] = slot + interval
+                booked = float(state.get("next_slot") or 0.0)
+                if booked - now >= STALE_SLOT_SECONDS:
+                    booked = 0.0
+                # the schedule may trail the clock by the credit (calls a rest left unused),
+                # never reach before the last 429's pause ended (the window was full then)
+                scheduled = max(booked, now - credit, paused)
+                state["next_slot"] = scheduled + interval
+                slot = max(slot, scheduled)
             return Booking(slot - now, interval)
 
-    def publish(
-        self,
-        interval: float | None = None,
-        pause: float | None = None,
-        thread: int = 0,
-        claim: bool = True,
-    ) -> bool:
-        """Share a pace (never faster than one already shared), or a 429 and its pause: the
-        account stalls; the caller becomes its prober unless another is (or ``claim`` is
-        false); a prober refused again keeps the role and counts a refused probe. Returns
-        whether the caller probes."""
+    def publish(self, pause: float, thread: int = 0, claim: bool = True) -> Published:
+        """A 429 and its pause: the account stalls (the first 429 of a stall may teach the
+        account's pace, ``pace_estimate.stall_began``); the caller becomes its prober unless
+        another is (or ``claim`` is false); a prober refused again keeps the role."""
         with self._locked() as state:
             now = time.time()
-            if interval:
-                shared = float(state.get("interval") or 0.0)
-                if float(state.get("learned_until") or 0.0) <= now:
-                    shared = 0.0
-                state["interval"] = max(interval, shared)
-                state["learned_until"] = now + LEARNED_PACE_SECONDS
-            if pause:
-                until = max(now + pause, float(state.get("paused_until") or 0.0))
-                state["paused_until"] = until
-                me = self._owner(thread)
-                if state.get("stall_since") is None:
-                    state.update(stall_since=now, refused=0, prober=None)
-                if state.get("prober") == me:
-                    state["refused"] = int(state.get("refused") or 0) + 1
-                elif state.get("prober") is None and claim:
-                    state.update(prober=me, prober_pid=os.getpid())
-                if state.get("prober") == me:
-                    state["prober_until"] = until + PROBE_LEASE_SECONDS
-                    return True
-            return False
-
-    def probe_through(self, thread: int, sent_at: float) -> float | None:
-        """The prober's call sent at ``sent_at`` (wall clock) got through: the stall ends.
-        Returns the pace learned from it (seconds between calls), ``None`` when it teaches
-        none: the first probe went through (a one-off refusal) or the burst was too short."""
-        with self._locked() as state:
-            now = time.time()
-            if state.get("prober") != self._owner(thread):
-                return None  # the role was taken over meanwhile: its holder decides
             learned: float | None = None
-            reopened = min(sent_at, now)  # errs on the slow side, as a refusal costs money
-            with self._locked(self.calls_path) as burst:
-                start, done = burst.get("burst_start"), int(burst.get("burst_calls") or 0)
-                for key in BURST_KEYS:
-                    burst.pop(key, None)
-                burst["burst_floor"] = reopened  # calls sent before count from the reopening
-            if state.get("refused") and start is not None and done >= LEARN_MIN_CALLS:
-                window = reopened - float(start)
-                if window > 0:
-                    learned = 1.0 / (done / window * PACE_MARGIN)
-                    shared = float(state.get("interval") or 0.0)
-                    if float(state.get("learned_until") or 0.0) <= now:
-                        shared = 0.0
-                    state["interval"] = max(learned, shared)
+            state["paused_until"] = max(now + pause, float(state.get("paused_until") or 0.0))
+            me = self._owner(thread)
+            if state.get("stall_since") is None:
+                state.update(stall_since=now, prober=None)
+                with self._locked(self.calls_path) as calls:
+                    answered = int(calls.get("answered") or 0)
+                learned = stall_began(state, now, answered)
+                if learned is not None:
+                    state.update(interval=learned, paced_calls=0)
                     state["learned_until"] = now + LEARNED_PACE_SECONDS
-            for key in STALL_KEYS:
-                state.pop(key, None)
-            return learned
+            if state.get("prober") is None and claim:
+                state.update(prober=me, prober_pid=os.getpid())
+            probe = state.get("prober") == me
+            if probe:
+                state["prober_until"] = state["paused_until"] + PROBE_LEASE_SECONDS
+            return Published(probe, learned)
+
+    def end_stall(self, thread: int) -> None:
+        """The prober's call got through: the stall ends, every caller may send again."""
+        with self._locked() as state:
+            if state.get("prober") == self._owner(thread):
+                for key in STALL_KEYS:
+                    state.pop(key, None)
 
     def release_probe(self, thread: int) -> None:
         """The prober's call ended without an answer that resolves the stall (another error):
@@ -249,4 +219,4 @@ class SharedPace:
                 state["prober"] = None
 
 
-__all__ = ["Booking", "SharedPace", "LEARN_MIN_CALLS", "PACE_MARGIN"]
+__all__ = ["Booking", "Published", "SharedPace"]

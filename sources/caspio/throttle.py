@@ -7,15 +7,15 @@ burst runs into it again. So after a 429:
 
 - every thread of the client waits, and a single thread probes (with the caller's backoff)
   until a call succeeds;
-- if a probe was refused too (a window limit, not a one-off refusal), the rate the account
-  allowed, successful calls from the start of the burst to the end of the stall, becomes the
-  pace of the client for the rest of its life, 5% under, so the window is not hit again.
+- the calls answered between the 429s that began stalls are the rate the account allows
+  (``pace_estimate.py``): from the second such 429 on, that rate, 2% under, is the pace of
+  the client, creeping up by 1% every 100 calls until the next 429 reads the rate again.
 
 With a ``SharedPace`` (the default when tokens are cached on disk), the pace, its slots, a
 429's pause, the single prober and the learning are the account's, shared with every other
 process on the machine (``shared_pace.py``): this client's threads count each successful call
-in the account's file, hold while another process probes, and take the pace the account's
-prober learned.
+in the account's file, hold while another process probes, and take the pace the account
+learnt.
 """
 
 import atexit
@@ -24,8 +24,10 @@ import logging
 import threading
 import time
 import weakref
+from typing import Any
 
-from .shared_pace import LEARN_MIN_CALLS, PACE_MARGIN, SharedPace
+from .pace_estimate import BURST_SECONDS, after_paced_call, stall_began
+from .shared_pace import SharedPace
 
 logger = logging.getLogger(__name__)
 
@@ -42,24 +44,27 @@ class Throttle:
     ) -> None:
         self._cond = threading.Condition()
         self._shared = shared
-        self._interval = 1.0 / requests_per_second if requests_per_second else 0.0
+        self._configured = 1.0 / requests_per_second if requests_per_second else 0.0
+        self._interval = self._configured
+        """The pace in force: the configured one, or a slower one learnt (s between calls)."""
+        self._learned = 0.0
+        self._episode: dict[str, Any] = {}
+        """This client's own record of the 429s, when no account file is shared."""
+        self._answered = 0
         self._next_slot = 0.0
         self._paused_until = 0.0
         self._stalled_since: float | None = None
-        self._refused_probes = 0
         self._prober: int | None = None
-        self._burst_start: float | None = None
-        self._burst_calls = 0
         self._account_prober: int | None = None
         """The thread of this client that probes for the whole account (shared file)."""
         self._uncounted = 0
-        self._uncounted_since = self._uncounted_until = self._counted_at = 0.0
+        self._counted_at = 0.0
         if shared is not None:
             atexit.register(_count_at_exit, weakref.ref(self))
 
     @property
     def requests_per_second(self) -> float | None:
-        """The pace in force (configured or learned), ``None`` when unpaced."""
+        """The pace in force (configured or learnt), ``None`` when unpaced."""
         with self._cond:
             return 1.0 / self._interval if self._interval else None
 
@@ -85,14 +90,19 @@ class Throttle:
                     break
                 wait, hold = 0.0, False
                 if self._shared is not None and (self._interval or self._shared.in_use()):
-                    booking = self._shared.book(self._interval, me)
+                    booking = self._shared.book(self._configured, me)
                     wait, hold, self._interval = booking.wait, booking.hold, booking.interval
                     if booking.probe:
                         self._account_prober = me
                 elif self._interval:
-                    slot = max(self._next_slot, now)
-                    self._next_slot = slot + self._interval
-                    wait = slot - now
+                    credit = 0.0
+                    if self._learned > self._configured:
+                        self._learned = after_paced_call(self._episode, self._learned)
+                        credit = BURST_SECONDS  # calls a rest left unused (pace_estimate)
+                    scheduled = max(self._next_slot, now - credit)
+                    self._next_slot = scheduled + self._interval
+                    self._interval = max(self._configured, self._learned)
+                    wait = max(0.0, scheduled - now)
             if hold:
                 self.count_calls()  # the prober's answer may decide on them
             if wait > 0:
@@ -101,93 +111,71 @@ class Throttle:
                 return time.monotonic()
 
     def count_calls(self) -> None:
-        """Adds this client's successful calls not yet counted to the account's burst."""
+        """Adds this client's successful calls not yet counted to the account's count."""
         if self._shared is None:
             return
         with self._cond:
-            calls, since, until = self._uncounted, self._uncounted_since, self._uncounted_until
-            self._uncounted, self._counted_at = 0, time.monotonic()
+            calls, self._uncounted, self._counted_at = self._uncounted, 0, time.monotonic()
         if calls:
-            self._shared.count(calls, since, until)
+            self._shared.count(calls)
 
     def throttled(self, pause: float) -> None:
-        """A 429: every thread waits ``pause``; the thread that was told probes next."""
+        """A 429: every thread waits ``pause``; the thread that was told probes next. The
+        first 429 of a stall may teach the pace (``pace_estimate.stall_began``)."""
         me = threading.get_ident()
+        learned: float | None = None
         with self._cond:
             now = time.monotonic()
             if self._stalled_since is None:
                 self._stalled_since = now
+                if self._shared is None:
+                    learned = stall_began(self._episode, now, self._answered)
+                    if learned is not None:
+                        self._learned = learned
+                        self._interval = max(self._configured, learned)
+                        self._episode["paced_calls"] = 0
             if self._prober is None:
                 self._prober = me
-            elif self._prober == me:
-                # the thread that was refused first, refused again after its pause
-                self._refused_probes += 1
             self._paused_until = max(self._paused_until, now + pause)
+            self._next_slot = max(self._next_slot, self._paused_until)  # full: no credit
             claim = self._prober == me
         self.count_calls()
         # only this client's own prober may become the account's: a prober of the account
         # that waits for another prober of its client would hold every process up
-        if self._shared is not None and self._shared.publish(pause=pause, thread=me, claim=claim):
-            with self._cond:
-                self._account_prober = self._prober = me
+        if self._shared is not None:
+            published = self._shared.publish(pause=pause, thread=me, claim=claim)
+            learned = published.learned
+            if published.probe:
+                with self._cond:
+                    self._account_prober = self._prober = me
+        if learned is not None:
+            logger.info(
+                "Caspio throttled this account: pacing its calls%s at %.2f calls/s from now on",
+                ", of every process on this machine," if self._shared is not None else "",
+                1.0 / learned,
+            )
 
     def succeeded(self, sent_at: float) -> None:
-        """A call sent at ``sent_at`` got through: it counts toward the burst, or, sent after
-        the stall began, it ends the stall (one sent before proves nothing)."""
+        """A call sent at ``sent_at`` got through: it counts toward the account's answered
+        calls, or, sent after the stall began, it ends the stall (one sent before proves
+        nothing)."""
         me = threading.get_ident()
-        learned: float | None = None
-        if self._shared is not None:
-            with self._cond:
-                wall_sent = time.time() - (time.monotonic() - sent_at)
-                probed = self._account_prober == me
-                if probed:
-                    self._account_prober = None
-                else:  # every process's calls count toward the account's burst
-                    if not self._uncounted:
-                        self._uncounted_since = wall_sent
-                    self._uncounted += 1
-                    self._uncounted_until = max(self._uncounted_until, wall_sent)
-                due = probed or time.monotonic() - self._counted_at >= COUNT_EVERY_SECONDS
-            if due:
-                self.count_calls()
-            if probed:
-                learned = self._shared.probe_through(me, wall_sent)
         with self._cond:
-            now = time.monotonic()
-            if learned is not None:
-                self._interval = max(self._interval, learned)
-                logger.info(
-                    "Caspio throttled this account: pacing its calls, of every process on this "
-                    "machine, at %.2f calls/s from now on",
-                    1.0 / learned,
-                )
-            if self._burst_start is None:
-                self._burst_start = sent_at
+            self._answered += 1
+            probed = self._account_prober == me
+            if probed:
+                self._account_prober = None
+            self._uncounted += 1
+            due = time.monotonic() - self._counted_at >= COUNT_EVERY_SECONDS
+        if self._shared is not None and (due or probed):
+            self.count_calls()
+            if probed:
+                self._shared.end_stall(me)
+        with self._cond:
             if self._stalled_since is None or sent_at < self._stalled_since:
-                self._burst_calls += 1
                 return
-            # the window reopened at the latest when this call was sent: assuming it reopened
-            # then errs on the slow side (a later refusal costs money, a slower pace does not)
-            reopened = sent_at
-            stalled = reopened - self._stalled_since
-            window = reopened - self._burst_start
-            learns = self._shared is None and self._refused_probes  # else the account learns
-            if learns and self._burst_calls >= LEARN_MIN_CALLS and window > 0:
-                allowed = self._burst_calls / window
-                self._interval = 1.0 / (allowed * PACE_MARGIN)
-                logger.info(
-                    "Caspio throttled this client for %.1f s after %d calls in %.1f s: pacing "
-                    "at %.2f calls/s from now on",
-                    stalled,
-                    self._burst_calls,
-                    window - stalled,
-                    allowed * PACE_MARGIN,
-                )
             self._stalled_since = None
-            self._refused_probes = 0
             self._prober = None
-            self._burst_start = now
-            self._burst_calls = 1
             self._cond.notify_all()
 
     def released(self) -> None:

@@ -1,7 +1,7 @@
 """One prober per account across processes (``shared_pace.py``): three processes on one
 machine fill a binding window together; after the 429, they all wait, exactly one of them
 probes until the window reopens, and the pace learnt is the account's (the calls of all three
-over the burst), not one process's share.
+between its 429s), not one process's share.
 
 Each process reads the fields of its own table, so the emulator's request log says which
 process sent each call. The processes share a token cache directory (and so the pace file).
@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from sources.caspio.auth import TokenCache
+from sources.caspio.pace_estimate import PACE_MARGIN
 from sources.caspio.retries import Backoff
 from sources.caspio.stats import CaspioStats
 from sources.caspio.throttle import Throttle
@@ -112,32 +113,39 @@ def test_one_process_probes_and_the_pace_is_the_accounts(
 
 
 def test_the_probe_protocol_on_a_frozen_clock(tmp_path: Path, monkeypatch: Any) -> None:
-    """Two ``SharedPace`` objects on one file, as two processes: both count their calls; after
-    a 429 both wait out the pause, then only the first probes; its refused probe pauses both
-    again; its probe through ends the stall with the pace of both processes' calls."""
+    """Two ``SharedPace`` objects on one file, as two processes: after a 429 both wait out
+    the pause, then only the first probes; its refused probe pauses both again; its probe
+    through ends the stall. The next stall's 429 teaches the pace of both processes' calls
+    between the two 429s."""
     import sources.caspio.shared_pace as module
 
     now = [1000.0]
     monkeypatch.setattr(module.time, "time", lambda: now[0])
     first, second = module.SharedPace(tmp_path / "a.pace"), module.SharedPace(tmp_path / "a.pace")
-    for i in range(20):  # 20 calls in 4 s, alternating between the two processes
-        (first if i % 2 else second).count(1, now[0], now[0])
-        now[0] += 0.2
-    assert first.publish(pause=1.0, thread=1), "the first 429 makes its caller the prober"
-    assert not second.publish(pause=0.5, thread=2), "a second 429 in flight does not"
+    first.count(7)  # before the window filled: not part of the rate
+    published = first.publish(pause=1.0, thread=1)
+    assert published.probe and published.learned is None, "one 429 says only: full"
+    assert not second.publish(pause=0.5, thread=2).probe, "a second 429 in flight does not"
     assert second.book(0.0, 2) == module.Booking(1.0, 0.0, hold=True)
     now[0] += 1.0
     assert second.book(0.0, 2).hold, "the pause is over, but the prober probes, not the rest"
     assert first.book(0.0, 3).hold, "another thread of the prober's process holds too"
     assert first.book(0.0, 1).probe
-    assert first.publish(pause=2.0, thread=1), "refused again: still the prober"
+    assert first.publish(pause=2.0, thread=1).probe, "refused again: still the prober"
     now[0] += 2.0
     assert second.book(0.0, 2).hold and first.book(0.0, 1).probe
-    learned = first.probe_through(1, now[0])
-    # 20 calls over the 7 s from the first call to the reopening, 5% under
-    assert learned == pytest.approx(1.0 / (20 / 7.0 * module.PACE_MARGIN))
+    first.count(1)
+    first.end_stall(1)
+    assert not second.book(0.0, 2).hold, "the stall is over"
+    for i in range(19):  # 20 answered calls (the probe's included) in the 7 s since the 429
+        (first if i % 2 else second).count(1)
+        now[0] += 0.2
+    now[0] += 7.0 - 3.0 - 19 * 0.2
+    published = second.publish(pause=1.0, thread=2)
+    assert published.learned == pytest.approx(1.0 / (20 / 7.0 * PACE_MARGIN))
+    now[0] += 1.0
     booking = second.book(0.0, 2)
-    assert not booking.hold and booking.interval == learned, "the others resume at that pace"
+    assert booking.probe and booking.interval == published.learned, "paced from now on"
 
 
 def test_a_dead_probers_role_is_taken_over(tmp_path: Path, monkeypatch: Any) -> None:
@@ -147,7 +155,7 @@ def test_a_dead_probers_role_is_taken_over(tmp_path: Path, monkeypatch: Any) -> 
     now = [1000.0]
     monkeypatch.setattr(module.time, "time", lambda: now[0])
     first, second = module.SharedPace(tmp_path / "a.pace"), module.SharedPace(tmp_path / "a.pace")
-    assert first.publish(pause=1.0, thread=1)
+    assert first.publish(pause=1.0, thread=1).probe
     now[0] += 1.0
     assert second.book(0.0, 2).hold, "a living prober holds the others"
     gone = subprocess.run(
@@ -222,7 +230,7 @@ def test_the_accounts_prober_is_never_held_by_its_clients_own(
     )
     path = tmp_path / "a.pace"
     other = pace_module.SharedPace(path)  # another process, whose probe ended in a 500
-    assert other.publish(pause=0.5, thread=1)
+    assert other.publish(pause=0.5, thread=1).probe
     other.release_probe(1)
     virtual.sleep(0.5)
     throttle = throttle_module.Throttle(None, pace_module.SharedPace(path))

@@ -1,17 +1,23 @@
 """DuckDB's memory for a sync: a small buffer pool, grown only for a load that needs more.
 
 A load that runs out of memory under one limit is loaded again with the next: the failed job is
-left pending, so the same package finishes, nothing lost or loaded twice. A user who sets
+left pending, so the same package finishes, nothing lost; a job DuckDB failed after its insert
+was committed leaves copies, which ``retried_loads.py`` removes. DuckDB runs each insert on all
+cores, so a managed file is loaded by ``DUCKDB_LOAD_WORKERS`` jobs at once, not dlt's 20: twenty
+inserts at once ran a 128 MB pool out of memory on 20 tables of 20,000 rows. A user who sets
 ``[destination.duckdb.credentials.global_config]`` (or its env var) chooses the settings, and no
-limit is grown. ``preserve_insertion_order = false`` lets DuckDB insert a Parquet file on all
-cores; rows then sit in no particular order, as SQL promises anyway.
+limit is grown; ``[load] workers`` is the user's too. ``preserve_insertion_order = false`` lets
+DuckDB insert a Parquet file on all cores; rows then sit in no particular order, as SQL promises
+anyway.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dlt
@@ -21,9 +27,13 @@ from dlt.pipeline.pipeline import Pipeline
 
 from sources.caspio import exception_chain
 
+from .retried_loads import remove_retried_duplicates
+
 logger = logging.getLogger(__name__)
 
 
+DUCKDB_LOAD_WORKERS = 2
+"""Load jobs at once into a managed DuckDB file, unless ``load.workers`` is configured."""
 DUCKDB_MEMORY_LIMITS = ("128MB", "512MB", "2GB")
 """DuckDB's buffer pool for a load: the first limit, then the next ones only for a load that
 ran out of memory under the one before. Why small first: DuckDB's default takes 80% of the
@@ -58,15 +68,36 @@ def ran_out_of_memory(failed: BaseException) -> bool:
     )
 
 
+@contextlib.contextmanager
+def _load_workers(duckdb_file: str | None) -> Iterator[None]:
+    """``DUCKDB_LOAD_WORKERS`` for a managed DuckDB file's load, unless configured."""
+    if duckdb_file is None or dlt.config.get("load.workers") is not None:
+        yield
+        return
+    saved = os.environ.get("LOAD__WORKERS")
+    os.environ["LOAD__WORKERS"] = str(DUCKDB_LOAD_WORKERS)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("LOAD__WORKERS", None)
+        else:
+            os.environ["LOAD__WORKERS"] = saved
+
+
 def run_growing_duckdb_pool(
     pipeline: Pipeline, run: Callable[[], LoadInfo], duckdb_file: str | None
 ) -> LoadInfo:
     """``run()``; if its load ran out of DuckDB memory under our own limit, the pending package
-    is loaded again with the next limit of ``DUCKDB_MEMORY_LIMITS``."""
+    is loaded again with the next limit of ``DUCKDB_MEMORY_LIMITS``. Tables with a job that
+    ran twice are then rid of the copies it left (``retried_loads.py``)."""
     larger = list(DUCKDB_MEMORY_LIMITS[1:])
     while True:
         try:
-            return run()
+            with _load_workers(duckdb_file):
+                load_info = run()
+            remove_retried_duplicates(pipeline, load_info)
+            return load_info
         except PipelineStepFailed as failed:
             if (
                 duckdb_file is None

@@ -77,3 +77,61 @@ def test_only_duckdb_out_of_memory_counts_as_out_of_memory() -> None:
     except RuntimeError as wrapped:
         assert ran_out_of_memory(wrapped)
     assert not ran_out_of_memory(RuntimeError("disk full"))
+
+
+def _insert_then_fail_once(monkeypatch: pytest.MonkeyPatch, table: str) -> list[str]:
+    """DuckDB's copy job for ``table`` inserts its file, then raises a transient error once, as
+    DuckDB 1.x does when the checkpoint after a committed insert runs out of memory: dlt runs
+    the job again. Returns the job files that failed so."""
+    from dlt.destinations.exceptions import DatabaseTransientException
+    from dlt.destinations.impl.duckdb.duck import DuckDbCopyJob
+
+    failed: list[str] = []
+    original = DuckDbCopyJob.run
+
+    def run(job: Any) -> None:
+        original(job)
+        if job.load_table_name == table and not failed:
+            failed.append(job.file_name())
+            raise DatabaseTransientException(RuntimeError("Out of Memory Error: checkpoint"))
+
+    monkeypatch.setattr(DuckDbCopyJob, "run", run)
+    return failed
+
+
+def test_a_job_run_twice_leaves_no_copies(
+    caspio_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The benchmark's green run with 420,000 rows for 400,000, made to happen: the rows of a
+    job that dlt ran twice are there once, and the run says so."""
+    emu = caspio_emulator_factory(dataset=None, generate={"T": 3_000, "U": 2_000})
+    failed = _insert_then_fail_once(monkeypatch, "t")
+    caplog.set_level(logging.WARNING)
+
+    report = run_sync(duckdb_file="twice.duckdb", credentials=_credentials(emu), tables=["T", "U"])
+
+    assert failed, "the job never failed: nothing was retried"
+    assert "inserted its rows twice" in caplog.text
+    assert report.rows_by_table == {"t": 3_000, "u": 2_000}
+    with duckdb.connect("twice.duckdb", read_only=True) as con:
+        for table, rows in (("t", 3_000), ("u", 2_000)):
+            got = con.execute(f"SELECT count(*), count(DISTINCT pk_id) FROM caspio.{table}")
+            assert got.fetchone() == (rows, rows), table
+
+
+def test_rows_that_share_a_key_but_differ_stop_the_run(
+    caspio_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copies of a job are equal rows; a key with two different rows is something else, and
+    no row is removed at a guess."""
+    from pipelines.retried_loads import DuplicateRowsError
+
+    emu = caspio_emulator_factory(dataset=None, generate={"T": 500})
+    credentials = _credentials(emu)
+    run_sync(duckdb_file="differ.duckdb", credentials=credentials, tables=["T"])
+    with duckdb.connect("differ.duckdb") as con:
+        con.execute("INSERT INTO caspio.t SELECT * REPLACE ('other' AS notes) FROM caspio.t")
+    assert emu.update("T", "PK_ID = 1", {"Notes": "changed"}) == 1
+    _insert_then_fail_once(monkeypatch, "t")
+    with pytest.raises(DuplicateRowsError, match="t holds 499 rows whose key repeats"):
+        run_sync(duckdb_file="differ.duckdb", credentials=credentials, tables=["T"])

@@ -27,8 +27,11 @@ class DuplicateRowsError(RuntimeError):
     """A table holds rows that share a key but differ: the destination is not Caspio's."""
 
 
-def retried_tables(load_info: LoadInfo) -> set[str]:
-    """Tables of the load's completed jobs that ran more than once."""
+def retried_tables(load_info: LoadInfo | None) -> set[str]:
+    """Tables of the load's completed jobs that ran more than once (``None``: nothing was
+    loaded, as dlt's ``run`` returns when there was nothing to do)."""
+    if load_info is None:
+        return set()
     return {
         job.job_file_info.table_name
         for package in load_info.load_packages
@@ -37,7 +40,7 @@ def retried_tables(load_info: LoadInfo) -> set[str]:
     }
 
 
-def remove_retried_duplicates(pipeline: Pipeline, load_info: LoadInfo) -> dict[str, int]:
+def remove_retried_duplicates(pipeline: Pipeline, load_info: LoadInfo | None) -> dict[str, int]:
     """Checks every table with a retried job; returns the duplicate rows removed per table."""
     tables = retried_tables(load_info)
     if not tables:

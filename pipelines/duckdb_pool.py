@@ -23,6 +23,7 @@ from typing import Any
 import dlt
 from dlt.common.pipeline import LoadInfo
 from dlt.pipeline.exceptions import PipelineStepFailed
+from dlt.pipeline.helpers import retry_schema_update
 from dlt.pipeline.pipeline import Pipeline
 
 from sources.caspio import exception_chain
@@ -32,6 +33,11 @@ from .retried_loads import remove_retried_duplicates
 logger = logging.getLogger(__name__)
 
 
+SCHEMA_UPDATE_RETRIES = 3
+"""Loads again after a schema update that lost a race: parallel tasks of one dataset (the Airflow
+DAG's table tasks, all merging the call ledger's copy) can create one table at once, and
+PostgreSQL refuses the second (``pg_type_typname_nsp_index``). dlt documents the retry as safe:
+it reads the destination again and applies only what is missing."""
 DUCKDB_LOAD_WORKERS = 2
 """Load jobs at once into a managed DuckDB file, unless ``load.workers`` is configured."""
 DUCKDB_MEMORY_LIMITS = ("128MB", "512MB", "2GB")
@@ -89,9 +95,11 @@ def run_growing_duckdb_pool(
     pipeline: Pipeline, run: Callable[[], LoadInfo], duckdb_file: str | None
 ) -> LoadInfo:
     """``run()``; if its load ran out of DuckDB memory under our own limit, the pending package
-    is loaded again with the next limit of ``DUCKDB_MEMORY_LIMITS``. Tables with a job that
-    ran twice are then rid of the copies it left (``retried_loads.py``)."""
+    is loaded again with the next limit of ``DUCKDB_MEMORY_LIMITS``; one whose schema update
+    lost a race with a parallel load, again as it is. Tables with a job that ran twice are then
+    rid of the copies it left (``retried_loads.py``)."""
     larger = list(DUCKDB_MEMORY_LIMITS[1:])
+    schema_retries = SCHEMA_UPDATE_RETRIES
     while True:
         try:
             with _load_workers(duckdb_file):
@@ -99,6 +107,11 @@ def run_growing_duckdb_pool(
             remove_retried_duplicates(pipeline, load_info)
             return load_info
         except PipelineStepFailed as failed:
+            if failed.step == "load" and schema_retries and retry_schema_update()(failed):
+                schema_retries -= 1
+                logger.warning("Another load changed the dataset's tables at once; loading again")
+                run = pipeline.load
+                continue
             if (
                 duckdb_file is None
                 or not larger

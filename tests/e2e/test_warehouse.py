@@ -104,3 +104,40 @@ def test_postgres_equals_duckdb_full_and_incremental(
     assert second.get("customers") == 1
     assert second.get("orders") == 3
     _assert_equals_emulator(caspio_emulator, postgres_dsn, postgres_dataset, OBJECTS)
+
+
+@pytest.mark.postgres
+def test_a_schema_update_that_loses_a_race_is_loaded_again(
+    caspio_emulator: Any, postgres_dsn: str, postgres_dataset: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A parallel task of the same dataset creates a table a moment before this load does:
+    PostgreSQL refuses the second CREATE (the Airflow DAG's table tasks met this on the call
+    ledger's copy). Played for real: an object named like the table appears just before dlt's
+    DDL, and is gone when the load runs again; the sync ends equal to the API."""
+    from dlt.destinations.impl.postgres.postgres import PostgresClient
+
+    original = PostgresClient.update_stored_schema
+    raced: list[str] = []
+
+    def update_stored_schema(client: Any, *args: Any, **kwargs: Any) -> Any:
+        if raced or client.sql_client.dataset_name != postgres_dataset:
+            return original(client, *args, **kwargs)
+        raced.append("customers")
+        with psycopg2.connect(postgres_dsn) as conn, conn.cursor() as cur:
+            cur.execute(f'CREATE TYPE "{postgres_dataset}"."customers" AS (x int)')
+        try:
+            return original(client, *args, **kwargs)
+        finally:
+            with psycopg2.connect(postgres_dsn) as conn, conn.cursor() as cur:
+                cur.execute(f'DROP TYPE "{postgres_dataset}"."customers"')
+
+    monkeypatch.setattr(PostgresClient, "update_stored_schema", update_stored_schema)
+    report = run_sync(
+        destination=dlt.destinations.postgres(credentials=postgres_dsn),
+        dataset_name=postgres_dataset,
+        pipeline_name="pg_race",
+        credentials=_credentials(caspio_emulator),
+    )
+    assert raced, "the race was never played"
+    assert set(report.rows_by_table) == {o.lower() for o in OBJECTS}
+    _assert_equals_emulator(caspio_emulator, postgres_dsn, postgres_dataset, OBJECTS)

@@ -9,7 +9,8 @@ call, the time before the window filled counts as if the window had allowed noth
 end of a stall, the slots that freed while every caller paused count as refused.
 
 The estimate spans the whole *episode* (every stall since the account's first 429 that did not
-follow a quiet ``EPISODE_SECONDS``), so each stall makes it longer and better. The pace is the
+follow a quiet ``EPISODE_SECONDS``, and no rest of ``IDLE_SECONDS`` between calls), so each
+stall makes it longer and better. The pace is the
 estimate, ``PACE_MARGIN`` under. Since a lower estimate than the truth would never be corrected
 by another 429, the pace also creeps up, by ``RAISE_STEP`` every ``RAISE_EVERY_CALLS`` calls
 without a 429, until the window answers again and the estimate is renewed.
@@ -37,7 +38,12 @@ rest (the next scheduled sync, the next task) need not wait out slots that are a
 Never right after a 429: the credit only grows from the stall's end (the window is full then)."""
 EPISODE_SECONDS = 900.0
 """A 429 this long after the last one starts afresh: the account's load may have changed."""
-EPISODE_KEYS = ("saturated_at", "saturated_calls", "last_429")
+IDLE_SECONDS = 5.0
+"""A pause between two calls this long (or three paced intervals), outside a stall, means the
+account rested: the window freed slots nobody used, so the span since the last 429 no longer
+reads its rate (a scheduled run after a rest would read it far too low). The next 429 starts
+the span afresh; the pace stays."""
+EPISODE_KEYS = ("saturated_at", "saturated_calls", "last_429", "last_send")
 
 
 def stall_began(state: MutableMapping[str, Any], now: float, answered: int) -> float | None:
@@ -57,6 +63,19 @@ def stall_began(state: MutableMapping[str, Any], now: float, answered: int) -> f
     return span / (calls * PACE_MARGIN)
 
 
+def call_sent(
+    state: MutableMapping[str, Any], now: float, interval: float, stalled: bool = False
+) -> None:
+    """A call goes at ``now``: after a rest, the span since the last 429 is dropped
+    (``IDLE_SECONDS``). A stall's probes are spaced by its pauses, not by a rest."""
+    last = state.get("last_send")
+    rested = last is not None and now - float(last) > max(IDLE_SECONDS, 3 * interval)
+    if rested and not stalled:
+        state.pop("saturated_at", None)
+        state.pop("saturated_calls", None)
+    state["last_send"] = now
+
+
 def after_paced_call(state: MutableMapping[str, Any], interval: float) -> float:
     """One more call at the learnt ``interval``: the interval to keep, ``RAISE_STEP`` shorter
     every ``RAISE_EVERY_CALLS`` such calls."""
@@ -72,8 +91,10 @@ __all__ = [
     "BURST_SECONDS",
     "EPISODE_KEYS",
     "EPISODE_SECONDS",
+    "IDLE_SECONDS",
     "LEARN_MIN_CALLS",
     "PACE_MARGIN",
     "after_paced_call",
+    "call_sent",
     "stall_began",
 ]

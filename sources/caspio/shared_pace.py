@@ -31,7 +31,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .pace_estimate import BURST_SECONDS, EPISODE_KEYS, after_paced_call, stall_began
+from .pace_estimate import (
+    BURST_SECONDS,
+    EPISODE_KEYS,
+    after_paced_call,
+    call_sent,
+    stall_began,
+)
 
 STALE_SLOT_SECONDS = 600.0
 """A slot booked further ahead than this is a leftover of a clock jump: start afresh."""
@@ -167,7 +173,9 @@ class SharedPace:
                     return Booking(HOLD_POLL_SECONDS, interval, hold=True)
                 state.update(prober=me, prober_pid=os.getpid())
                 state["prober_until"] = now + PROBE_LEASE_SECONDS
+                call_sent(state, now, interval, stalled=True)
                 return Booking(0.0, interval, probe=True)
+            call_sent(state, now, interval)
             slot = max(now, paused)
             if interval:
                 booked = float(state.get("next_slot") or 0.0)

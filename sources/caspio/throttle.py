@@ -26,7 +26,7 @@ import time
 import weakref
 from typing import Any
 
-from .pace_estimate import BURST_SECONDS, after_paced_call, stall_began
+from .pace_estimate import BURST_SECONDS, after_paced_call, call_sent, stall_began
 from .shared_pace import SharedPace
 
 logger = logging.getLogger(__name__)
@@ -94,21 +94,28 @@ class Throttle:
                     wait, hold, self._interval = booking.wait, booking.hold, booking.interval
                     if booking.probe:
                         self._account_prober = me
-                elif self._interval:
-                    credit = 0.0
-                    if self._learned > self._configured:
-                        self._learned = after_paced_call(self._episode, self._learned)
-                        credit = BURST_SECONDS  # calls a rest left unused (pace_estimate)
-                    scheduled = max(self._next_slot, now - credit)
-                    self._next_slot = scheduled + self._interval
-                    self._interval = max(self._configured, self._learned)
-                    wait = max(0.0, scheduled - now)
+                elif self._shared is None:
+                    stalled = self._stalled_since is not None
+                    call_sent(self._episode, now, self._interval, stalled)  # a rest ends a span
+                    if self._interval:
+                        wait = self._paced_wait(now)
             if hold:
                 self.count_calls()  # the prober's answer may decide on them
             if wait > 0:
                 time.sleep(wait)
             if not hold:
                 return time.monotonic()
+
+    def _paced_wait(self, now: float) -> float:
+        """This client's next slot at its pace (under ``_cond``), the seconds until it."""
+        credit = 0.0
+        if self._learned > self._configured:
+            self._learned = after_paced_call(self._episode, self._learned)
+            credit = BURST_SECONDS  # calls a rest left unused (pace_estimate)
+        scheduled = max(self._next_slot, now - credit)
+        self._next_slot = scheduled + self._interval
+        self._interval = max(self._configured, self._learned)
+        return max(0.0, scheduled - now)
 
     def count_calls(self) -> None:
         """Adds this client's successful calls not yet counted to the account's count."""

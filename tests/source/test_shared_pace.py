@@ -142,3 +142,28 @@ def test_a_rest_leaves_the_account_calls_that_go_at_once(
     assert [first.reserve(0.0)[0] for _ in range(3)] == pytest.approx(
         [0.0, interval, 2 * interval]
     ), "a 429 leaves no credit"
+
+
+def test_a_rest_starts_the_accounts_span_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Across processes too: a call after a rest drops the span since the last 429, so the next
+    429 keeps the pace instead of reading the rest as a window that allowed nothing."""
+    import sources.caspio.shared_pace as module
+
+    now = [1000.0]
+    monkeypatch.setattr(module.time, "time", lambda: now[0])
+    first, second = SharedPace(tmp_path / "a.pace"), SharedPace(tmp_path / "a.pace")
+    first.publish(pause=0.1)
+    first.end_stall(0)
+    first.count(40)
+    now[0] += 20.0
+    learned = first.publish(pause=0.1).learned
+    first.end_stall(0)
+    first.reserve(0.0)  # the run's last call
+    now[0] += 120.0  # a rest; then the next run
+    second.reserve(0.0)
+    second.count(40)
+    now[0] += 5.0
+    assert second.publish(pause=0.1).learned is None, "the rest was read as the account's rate"
+    assert second.reserve(0.0)[1] == learned

@@ -299,3 +299,18 @@ def test_no_calls_go_at_once_after_a_429(clock: VirtualClock) -> None:
     sent = [throttle.before_call() for _ in range(10)]
     gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
     assert all(gap == pytest.approx(interval, rel=0.02) for gap in gaps), gaps
+
+
+def test_a_rest_does_not_count_as_the_accounts_rate(clock: VirtualClock) -> None:
+    """The span since the last 429 reads the rate only while the account is busy: after a rest
+    (the next scheduled run), the next 429 starts a new span and keeps the pace, instead of
+    reading the rest as a window that allowed nothing (a run S3b's window allows in 33 s took
+    108 s so)."""
+    throttle = learned(clock)
+    pace = throttle.requests_per_second
+    clock.sleep(120.0)
+    for _ in range(20):
+        throttle.succeeded(throttle.before_call())
+    throttle.before_call()
+    throttle.throttled(0.5)
+    assert throttle.requests_per_second == pytest.approx(pace, rel=0.02)

@@ -11,9 +11,12 @@ end of a stall, the slots that freed while every caller paused count as refused.
 The estimate spans the whole *episode* (every stall since the account's first 429 that did not
 follow a quiet ``EPISODE_SECONDS``, and no rest of ``IDLE_SECONDS`` between calls), so each
 stall makes it longer and better. The pace is the
-estimate, ``PACE_MARGIN`` under. Since a lower estimate than the truth would never be corrected
-by another 429, the pace also creeps up, by ``RAISE_STEP`` every ``RAISE_EVERY_CALLS`` calls
-without a 429, until the window answers again and the estimate is renewed.
+estimate, ``PACE_MARGIN`` under, and never faster after a rest: calls saved up while nobody
+called would be slots borrowed from a window that, at this pace, has almost none to spare
+(S3b refused 10 calls a run when up to 10 s of them went at once). Since a lower estimate than
+the truth would never be corrected by another 429, the pace also creeps up, by ``RAISE_STEP``
+every ``RAISE_EVERY_CALLS`` calls without a 429, until the window answers again and the
+estimate is renewed.
 
 The state is a plain mapping so that one process (``throttle.py``) and the processes of a
 machine (``shared_pace.py``, a JSON file) keep it alike.
@@ -31,11 +34,6 @@ RAISE_EVERY_CALLS = 100
 RAISE_STEP = 0.01
 """The pace grows 1% every 100 calls without a 429: a pace read too low reaches the account's
 rate again in a few hundred calls, at the price of about one refusal then."""
-BURST_SECONDS = 10.0
-"""A learnt pace lets the calls a rest left unused go at once, up to this many seconds' worth:
-a window frees slots at the account's rate while nobody calls, so a run that starts after a
-rest (the next scheduled sync, the next task) need not wait out slots that are already free.
-Never right after a 429: the credit only grows from the stall's end (the window is full then)."""
 EPISODE_SECONDS = 900.0
 """A 429 this long after the last one starts afresh: the account's load may have changed."""
 IDLE_SECONDS = 5.0
@@ -88,7 +86,6 @@ def after_paced_call(state: MutableMapping[str, Any], interval: float) -> float:
 
 
 __all__ = [
-    "BURST_SECONDS",
     "EPISODE_KEYS",
     "EPISODE_SECONDS",
     "IDLE_SECONDS",

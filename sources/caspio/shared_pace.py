@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from .pace_estimate import (
-    BURST_SECONDS,
     EPISODE_KEYS,
     after_paced_call,
     call_sent,
@@ -155,9 +154,8 @@ class SharedPace:
         with self._locked() as state:
             now = time.time()
             learned = float(state.get("interval") or 0.0)
-            credit = 0.0
             if float(state.get("learned_until") or 0.0) > now and learned > interval:
-                interval, credit = learned, BURST_SECONDS
+                interval = learned
                 state["interval"] = after_paced_call(state, learned)
             paused = float(state.get("paused_until") or 0.0)
             if state.get("stall_since") is not None:
@@ -181,9 +179,7 @@ class SharedPace:
                 booked = float(state.get("next_slot") or 0.0)
                 if booked - now >= STALE_SLOT_SECONDS:
                     booked = 0.0
-                # the schedule may trail the clock by the credit (calls a rest left unused),
-                # never reach before the last 429's pause ended (the window was full then)
-                scheduled = max(booked, now - credit, paused)
+                scheduled = max(booked, now, paused)
                 state["next_slot"] = scheduled + interval
                 slot = max(slot, scheduled)
             return Booking(slot - now, interval)

@@ -26,7 +26,7 @@ import time
 import weakref
 from typing import Any
 
-from .pace_estimate import BURST_SECONDS, after_paced_call, call_sent, stall_began
+from .pace_estimate import after_paced_call, call_sent, stall_began
 from .shared_pace import SharedPace
 
 logger = logging.getLogger(__name__)
@@ -108,11 +108,9 @@ class Throttle:
 
     def _paced_wait(self, now: float) -> float:
         """This client's next slot at its pace (under ``_cond``), the seconds until it."""
-        credit = 0.0
         if self._learned > self._configured:
             self._learned = after_paced_call(self._episode, self._learned)
-            credit = BURST_SECONDS  # calls a rest left unused (pace_estimate)
-        scheduled = max(self._next_slot, now - credit)
+        scheduled = max(self._next_slot, now)
         self._next_slot = scheduled + self._interval
         self._interval = max(self._configured, self._learned)
         return max(0.0, scheduled - now)
@@ -144,7 +142,6 @@ class Throttle:
             if self._prober is None:
                 self._prober = me
             self._paused_until = max(self._paused_until, now + pause)
-            self._next_slot = max(self._next_slot, self._paused_until)  # full: no credit
             claim = self._prober == me
         self.count_calls()
         # only this client's own prober may become the account's: a prober of the account

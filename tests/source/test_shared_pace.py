@@ -107,11 +107,11 @@ def test_slots_are_taken_in_turn_and_a_pause_binds_everyone(
     assert second.reserve(0.1)[1] == 0.1, "and then expires"
 
 
-def test_a_rest_leaves_the_account_calls_that_go_at_once(
+def test_a_rest_saves_up_no_calls_for_the_account(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With a learnt pace, 10 s worth of calls a rest left unused go at once, across
-    processes; never right after a 429's stall."""
+    """After a rest, the processes' calls keep the learnt pace from the first: slots saved up
+    would be borrowed from a window that, at this pace, has almost none to spare."""
     import sources.caspio.shared_pace as module
 
     now = [1000.0]
@@ -121,27 +121,12 @@ def test_a_rest_leaves_the_account_calls_that_go_at_once(
     first.end_stall(0)
     first.count(40)
     now[0] += 20.0
-    learned = first.publish(pause=0.1).learned  # 40 calls in 20 s: 2/s, 2% under
-    assert learned is not None
-    interval = learned
-    assert interval == pytest.approx(20.0 / (40 * 0.98))
+    interval = first.publish(pause=0.1).learned  # 40 calls in 20 s: 2/s, 2% under
+    assert interval is not None and interval == pytest.approx(20.0 / (40 * 0.98))
     first.end_stall(0)
     now[0] += 60.0
-    waits = [pace.reserve(0.0)[0] for pace in (first, second) * 15]
-    at_once = waits.count(0.0)
-    assert int(10.0 / interval) <= at_once <= int(10.0 / interval) + 1, waits
-    paced = waits[at_once:]  # then one call per interval
-    assert [b - a for a, b in zip(paced, paced[1:], strict=False)] == pytest.approx(
-        [interval] * (len(paced) - 1)
-    )
-    now[0] += 60.0  # another rest, then a 429 all the same
-    interval = second.publish(pause=1.0).learned or interval  # (read again: 40 calls in 141 s)
-    now[0] += 1.0
-    assert second.book(0.0, 0).probe
-    second.end_stall(0)
-    assert [first.reserve(0.0)[0] for _ in range(3)] == pytest.approx(
-        [0.0, interval, 2 * interval]
-    ), "a 429 leaves no credit"
+    waits = [pace.reserve(0.0)[0] for pace in (first, second) * 5]
+    assert waits == pytest.approx([i * interval for i in range(10)])
 
 
 def test_a_rest_starts_the_accounts_span_afresh(

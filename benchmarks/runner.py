@@ -129,6 +129,10 @@ class Runner:
         result = CaseResult(case, runs={c: [] for c in case.contenders})
         repeat = case.repeat or self.settings.repeat
         given_up: set[str] = set()
+        # each case is another account's life: a pace learnt from the last case's window must
+        # not bind this one (the token itself is kept: the token call is not what is measured)
+        for learnt in (*self.token_dir.glob("*.pace"), *self.token_dir.glob("*.calls")):
+            learnt.unlink()
         self.emulator.configure(
             latency_ms=0 if case.full_window else case.latency_ms,
             rate_limit=list(case.rate_limit) if case.rate_limit else None,

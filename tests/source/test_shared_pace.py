@@ -107,11 +107,11 @@ def test_slots_are_taken_in_turn_and_a_pause_binds_everyone(
     assert second.reserve(0.1)[1] == 0.1, "and then expires"
 
 
-def test_a_rest_saves_up_no_calls_for_the_account(
+def _two_processes_that_learnt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """After a rest, the processes' calls keep the learnt pace from the first: slots saved up
-    would be borrowed from a window that, at this pace, has almost none to spare."""
+) -> tuple[list[float], SharedPace, SharedPace, float]:
+    """Two processes on one frozen clock, and a pace learnt from 40 calls between two 429s
+    20 s apart (2/s, 2% under): ``(clock, first, second, interval)``."""
     import sources.caspio.shared_pace as module
 
     now = [1000.0]
@@ -121,9 +121,18 @@ def test_a_rest_saves_up_no_calls_for_the_account(
     first.end_stall(0)
     first.count(40)
     now[0] += 20.0
-    interval = first.publish(pause=0.1).learned  # 40 calls in 20 s: 2/s, 2% under
+    interval = first.publish(pause=0.1).learned
     assert interval is not None and interval == pytest.approx(20.0 / (40 * 0.98))
     first.end_stall(0)
+    return now, first, second, interval
+
+
+def test_a_rest_saves_up_no_calls_for_the_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a rest, the processes' calls keep the learnt pace from the first: slots saved up
+    would be borrowed from a window that, at this pace, has almost none to spare."""
+    now, first, second, interval = _two_processes_that_learnt(tmp_path, monkeypatch)
     now[0] += 60.0
     waits = [pace.reserve(0.0)[0] for pace in (first, second) * 5]
     assert waits == pytest.approx([i * interval for i in range(10)])
@@ -134,17 +143,7 @@ def test_a_rest_starts_the_accounts_span_afresh(
 ) -> None:
     """Across processes too: a call after a rest drops the span since the last 429, so the next
     429 keeps the pace instead of reading the rest as a window that allowed nothing."""
-    import sources.caspio.shared_pace as module
-
-    now = [1000.0]
-    monkeypatch.setattr(module.time, "time", lambda: now[0])
-    first, second = SharedPace(tmp_path / "a.pace"), SharedPace(tmp_path / "a.pace")
-    first.publish(pause=0.1)
-    first.end_stall(0)
-    first.count(40)
-    now[0] += 20.0
-    learned = first.publish(pause=0.1).learned
-    first.end_stall(0)
+    now, first, second, learned = _two_processes_that_learnt(tmp_path, monkeypatch)
     first.reserve(0.0)  # the run's last call
     now[0] += 120.0  # a rest; then the next run
     second.reserve(0.0)

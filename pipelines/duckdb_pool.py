@@ -3,8 +3,8 @@
 A load that runs out of memory under one limit is loaded again with the next: the failed job is
 left pending, so the same package finishes, nothing lost; a job DuckDB failed after its insert
 was committed leaves copies, which ``retried_loads.py`` removes. DuckDB runs each insert on all
-cores, so a managed file is loaded by ``DUCKDB_LOAD_WORKERS`` jobs at once, not dlt's 20: twenty
-inserts at once ran a 128 MB pool out of memory on 20 tables of 20,000 rows. A user who sets
+cores, so a managed file is loaded by ``DUCKDB_LOAD_WORKERS`` jobs at once, not dlt's 20, which
+together run a small pool out of memory (docs/benchmarks-analysis.md). A user who sets
 ``[destination.duckdb.credentials.global_config]`` (or its env var) chooses the settings, and no
 limit is grown; ``[load] workers`` is the user's too. ``preserve_insertion_order = false`` lets
 DuckDB insert a Parquet file on all cores; rows then sit in no particular order, as SQL promises

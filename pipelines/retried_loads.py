@@ -3,11 +3,11 @@
 dlt retries a load job that raised a transient error. DuckDB 1.x can raise after a job's insert
 was committed (an out-of-memory error in the checkpoint that follows the commit, or in a
 database it then invalidates), so the retried job inserts the same rows again and the run ends
-green with a table larger than Caspio's (seen in the 20-table benchmark: 420,000 rows for
-400,000). Only tables with a retried job are checked, on their primary key: a run without
-retries costs nothing. Rows that repeat a key *and* every other column are copies of one job's
-file and are removed, one of each kept; a key that repeats with different values cannot come
-from a retry, and stops the run with the table to reload.
+green with a table larger than Caspio's (docs/benchmarks-analysis.md, session 9). Only tables
+with a retried job are checked, on their primary key: a run without retries costs nothing. Rows
+that repeat a key *and* every other column are copies of one job's file and are removed, one of
+each kept; a key that repeats with different values cannot come from a retry, and stops the
+run with the table to reload.
 """
 
 from __future__ import annotations

@@ -10,13 +10,12 @@ end of a stall, the slots that freed while every caller paused count as refused.
 
 The estimate spans the whole *episode* (every stall since the account's first 429 that did not
 follow a quiet ``EPISODE_SECONDS``, and no rest of ``IDLE_SECONDS`` between calls), so each
-stall makes it longer and better. The pace is the
-estimate, ``PACE_MARGIN`` under, and never faster after a rest: calls saved up while nobody
-called would be slots borrowed from a window that, at this pace, has almost none to spare
-(S3b refused 10 calls a run when up to 10 s of them went at once). Since a lower estimate than
-the truth would never be corrected by another 429, the pace also creeps up, by ``RAISE_STEP``
-every ``RAISE_EVERY_CALLS`` calls without a 429, until the window answers again and the
-estimate is renewed.
+stall makes it longer and better. The pace is the estimate, ``PACE_MARGIN`` under, and never
+faster after a rest: calls saved up while nobody called would be slots borrowed from a window
+that, at this pace, has almost none to spare (docs/benchmarks-analysis.md). Since a lower
+estimate than the truth would never be corrected by another 429, the pace also creeps up, by
+``RAISE_STEP`` every ``RAISE_EVERY_CALLS`` calls without a 429, until the window answers again
+and the estimate is renewed.
 
 The state is a plain mapping so that one process (``throttle.py``) and the processes of a
 machine (``shared_pace.py``, a JSON file) keep it alike.

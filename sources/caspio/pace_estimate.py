@@ -57,6 +57,7 @@ def stall_began(state: MutableMapping[str, Any], now: float, answered: int) -> f
     calls, span = answered - int(start_calls), now - float(start)
     if calls < LEARN_MIN_CALLS or span <= 0:
         return None
+    state["paced_calls"] = 0  # a fresh reading: the creep starts over
     return span / (calls * PACE_MARGIN)
 
 

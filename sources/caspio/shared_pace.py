@@ -199,7 +199,7 @@ class SharedPace:
                     answered = int(calls.get("answered") or 0)
                 learned = stall_began(state, now, answered)
                 if learned is not None:
-                    state.update(interval=learned, paced_calls=0)
+                    state["interval"] = learned
                     state["learned_until"] = now + LEARNED_PACE_SECONDS
             if state.get("prober") is None and claim:
                 state.update(prober=me, prober_pid=os.getpid())

@@ -138,7 +138,6 @@ class Throttle:
                     if learned is not None:
                         self._learned = learned
                         self._interval = max(self._configured, learned)
-                        self._episode["paced_calls"] = 0
             if self._prober is None:
                 self._prober = me
             self._paused_until = max(self._paused_until, now + pause)

@@ -100,6 +100,7 @@ def run_growing_duckdb_pool(
     rid of the copies it left (``retried_loads.py``)."""
     larger = list(DUCKDB_MEMORY_LIMITS[1:])
     schema_retries = SCHEMA_UPDATE_RETRIES
+    load_again: Callable[[], LoadInfo] = pipeline.load  # the pending package, as it stands
     while True:
         try:
             with _load_workers(duckdb_file):
@@ -110,7 +111,7 @@ def run_growing_duckdb_pool(
             if failed.step == "load" and schema_retries and retry_schema_update()(failed):
                 schema_retries -= 1
                 logger.warning("Another load changed the dataset's tables at once; loading again")
-                run = pipeline.load
+                run = load_again
                 continue
             if (
                 duckdb_file is None
@@ -129,4 +130,4 @@ def run_growing_duckdb_pool(
             destination = dlt.destinations.duckdb(
                 credentials=duckdb_credentials(duckdb_file, limit)
             )
-            run = functools.partial(pipeline.load, destination=destination)
+            run = load_again = functools.partial(pipeline.load, destination=destination)

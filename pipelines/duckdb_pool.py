@@ -17,6 +17,7 @@ import contextlib
 import functools
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -74,21 +75,39 @@ def ran_out_of_memory(failed: BaseException) -> bool:
     )
 
 
-@contextlib.contextmanager
-def _load_workers(duckdb_file: str | None) -> Iterator[None]:
-    """``DUCKDB_LOAD_WORKERS`` for a managed DuckDB file's load, unless configured."""
-    if duckdb_file is None or dlt.config.get("load.workers") is not None:
-        yield
-        return
-    saved = os.environ.get("LOAD__WORKERS")
-    os.environ["LOAD__WORKERS"] = str(DUCKDB_LOAD_WORKERS)
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("LOAD__WORKERS", None)
-        else:
-            os.environ["LOAD__WORKERS"] = saved
+class _LoadWorkersSetting:
+    """``LOAD__WORKERS`` set to ``DUCKDB_LOAD_WORKERS`` while any managed DuckDB load runs.
+
+    Why counted: dlt reads the setting from the process's environment, which threads share.
+    Two syncs in threads of one process each need it for as long as they load; the first
+    to finish must not take it from the other, and a setting one of them made must not be
+    read by the other as the user's own."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+
+    @contextlib.contextmanager
+    def held(self, duckdb_file: str | None) -> Iterator[None]:
+        with self._lock:
+            mine = duckdb_file is not None and (
+                self._holders > 0 or dlt.config.get("load.workers") is None
+            )
+            if mine:
+                if self._holders == 0:
+                    os.environ["LOAD__WORKERS"] = str(DUCKDB_LOAD_WORKERS)
+                self._holders += 1
+        try:
+            yield
+        finally:
+            if mine:
+                with self._lock:
+                    self._holders -= 1
+                    if self._holders == 0:
+                        os.environ.pop("LOAD__WORKERS", None)
+
+
+_load_workers = _LoadWorkersSetting()
 
 
 def run_growing_duckdb_pool(
@@ -103,7 +122,7 @@ def run_growing_duckdb_pool(
     load_again: Callable[[], LoadInfo] = pipeline.load  # the pending package, as it stands
     while True:
         try:
-            with _load_workers(duckdb_file):
+            with _load_workers.held(duckdb_file):
                 load_info = run()
             remove_retried_duplicates(pipeline, load_info)
             return load_info

@@ -39,6 +39,7 @@ from .credentials import CaspioCredentials
 from .deletes import DELETED_AT_COLUMN, KeyScan, missing_keys, scan_cost, scan_keys
 from .design import DesignChanges, design_changes
 from .destination import LoadTarget, probe_destination
+from .duckdb_compat import install as _install_duckdb_compat
 from .errors import (
     CaspioApiError,
     CaspioAuthError,
@@ -88,6 +89,8 @@ from .state_keys import check_distinct, default_naming, object_state, resource_n
 from .stats import CaspioStats
 from .view_pager import ViewReadPrice, price_view_read
 from .windows import configured_window
+
+_install_duckdb_compat()  # before any pipeline.dataset() read of a DuckDB 2 file
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0, spec=CaspioSourceConfiguration)

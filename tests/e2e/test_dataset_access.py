@@ -10,7 +10,8 @@ ran the sync and on a fresh pipeline object that only knows the file, the way
 Why: dlt and DuckDB are released separately, and a combination the version ranges admit can
 break one access while the others still work. dlt 1.31 with DuckDB 2.x failed exactly so:
 ``.arrow()`` raised ``'DuckDBPyConnection' object has no attribute 'fetch_arrow_table'`` while
-``.df()`` worked (pyproject.toml pins DuckDB below 2 for it).
+``.df()`` worked; ``sources/caspio/duckdb_compat.py`` now answers that call, and the
+``.arrow()`` cases here fail without it.
 """
 
 from __future__ import annotations
@@ -170,6 +171,33 @@ def test_table_arrow(synced: Synced, dataset: Any) -> None:
         assert got.schema.names == expected.schema.names, table
         assert got.num_rows == expected.num_rows, table
         assert got.sort_by(order).equals(expected.sort_by(order)), table
+
+
+def test_table_arrow_in_chunks(synced: Synced, dataset: Any) -> None:
+    """The chunked read is dlt's own code (DuckDB's ``to_arrow_reader``), not the compat one."""
+    for table in synced.data_tables():
+        chunks = list(getattr(dataset, table).iter_arrow(chunk_size=3))
+        got = pa.concat_tables(chunks)
+        expected = _direct_arrow(synced, _select_all(table))
+        assert all(chunk.num_rows <= 3 for chunk in chunks), table
+        order = [("pk_id", "ascending")]
+        assert got.sort_by(order).equals(expected.sort_by(order)), table
+
+
+def test_duckdb_compat_leaves_a_duckdb_with_the_old_name_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On DuckDB 1.x (by its package metadata) nothing is imported or replaced; installing
+    again on DuckDB 2 keeps the one replacement."""
+    from dlt.destinations.impl.duckdb.sql_client import DuckDBDBApiCursorImpl
+
+    from sources.caspio import duckdb_compat
+
+    installed = DuckDBDBApiCursorImpl.iter_arrow
+    assert duckdb_compat.install() is hasattr(installed, "_caspio_compat")
+    assert DuckDBDBApiCursorImpl.iter_arrow is installed
+    monkeypatch.setattr(duckdb_compat.importlib.metadata, "version", lambda name: "1.5.6")
+    assert duckdb_compat.install() is False
 
 
 def test_table_fetchall(synced: Synced, dataset: Any) -> None:

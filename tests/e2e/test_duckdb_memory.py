@@ -7,6 +7,8 @@ and its out-of-memory error reaches them."""
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from typing import Any
 
 import duckdb
@@ -135,3 +137,73 @@ def test_rows_that_share_a_key_but_differ_stop_the_run(
     _insert_then_fail_once(monkeypatch, "t")
     with pytest.raises(DuplicateRowsError, match="t holds 499 rows whose key repeats"):
         run_sync(duckdb_file="differ.duckdb", credentials=credentials, tables=["T"])
+
+
+def _load_workers_seen(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of load jobs at once of every dlt load step from now on, as dlt resolved it."""
+    from dlt.load.load import Load
+
+    seen: list[int] = []
+    original = Load.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        seen.append(self.config.workers)
+
+    monkeypatch.setattr(Load, "__init__", init)
+    return seen
+
+
+@pytest.mark.parametrize("configured", [None, "7"], ids=["default", "user-set"])
+def test_a_managed_file_is_loaded_by_two_jobs_unless_the_user_says(
+    caspio_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch, configured: str | None
+) -> None:
+    """dlt's default of 20 jobs at once ran the pool out of memory (and DuckDB 1.x then loaded
+    rows twice); ``[load] workers`` is the user's and stays as set. Either way the setting is
+    gone from the environment after the run."""
+    emu = caspio_emulator_factory(dataset=None, generate={"T": 100})
+    if configured is None:
+        monkeypatch.delenv("LOAD__WORKERS", raising=False)
+    else:
+        monkeypatch.setenv("LOAD__WORKERS", configured)
+    seen = _load_workers_seen(monkeypatch)
+
+    run_sync(duckdb_file="workers.duckdb", credentials=_credentials(emu), tables=["T"])
+
+    want = duckdb_pool.DUCKDB_LOAD_WORKERS if configured is None else int(configured)
+    assert seen and set(seen) == {want}
+    assert os.environ.get("LOAD__WORKERS") == configured
+
+
+def test_two_syncs_in_threads_keep_the_setting_while_either_loads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first of two overlapping managed loads to finish leaves the setting to the other,
+    which must not mistake it for the user's; the last one removes it."""
+    monkeypatch.delenv("LOAD__WORKERS", raising=False)
+    setting = duckdb_pool._LoadWorkersSetting()
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    during: dict[str, str | None] = {}
+
+    def first() -> None:
+        with setting.held("a.duckdb"):
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(5)
+        with setting.held("b.duckdb"):
+            second_in.set()
+            first_out.wait(5)
+            during["after the first left"] = os.environ.get("LOAD__WORKERS")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert during == {"after the first left": str(duckdb_pool.DUCKDB_LOAD_WORKERS)}
+    assert "LOAD__WORKERS" not in os.environ
+    with setting.held(None):  # not a managed file: dlt's own setting
+        assert "LOAD__WORKERS" not in os.environ

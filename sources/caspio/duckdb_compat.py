@@ -6,12 +6,14 @@ result as Arrow with ``cursor.fetch_arrow_table()``, which DuckDB 2 renamed
 ``to_arrow_table()``, so ``pipeline.dataset().<table>.arrow()`` failed on it. Only that branch
 of dlt's DuckDB cursor is replaced, only when the installed DuckDB lacks the old name, and the
 version is read from the package metadata first, so a user of another destination does not
-import DuckDB for it.
+import DuckDB for it. DuckDB 2's warning about the extra copy such a read makes is silenced:
+it advises dlt's code, not the user who would see it under every read.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import warnings
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -33,6 +35,13 @@ def install() -> bool:
 
     if hasattr(duckdb.DuckDBPyConnection, "fetch_arrow_table"):
         return False  # dlt's own call still works
+    # DuckDB 2 warns on every Arrow read of a DB-API result, which is how dlt reads: advice
+    # for dlt's code, not for the user who sees it under every ``dataset().<table>.arrow()``
+    warnings.filterwarnings(
+        "ignore",
+        message="Arrow output on a DB-API result makes an extra copy",
+        category=UserWarning,
+    )
     if getattr(DuckDBDBApiCursorImpl.iter_arrow, "_caspio_compat", False):
         return True
     DuckDBDBApiCursorImpl.iter_arrow = _whole_result_by_new_name(  # type: ignore[method-assign,assignment]

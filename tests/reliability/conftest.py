@@ -23,13 +23,6 @@ RUNS = max(1, int(os.environ.get("RELIABILITY_RUNS", "1") or 1))
 _RESULTS: list[dict[str, Any]] = []
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "scenario(kind, title): a fault or bad-input scenario for docs/reliability.md"
-    )
-    config.addinivalue_line("markers", "once: not repeated by RELIABILITY_RUNS")
-
-
 @pytest.fixture(autouse=True)
 def reliability_run(request: pytest.FixtureRequest) -> int:
     """The run index when RELIABILITY_RUNS repeats a scenario (0 otherwise)."""

@@ -41,11 +41,13 @@ PostgreSQL refuses the second (``pg_type_typname_nsp_index``). dlt documents the
 it reads the destination again and applies only what is missing."""
 DUCKDB_LOAD_WORKERS = 2
 """Load jobs at once into a managed DuckDB file, unless ``load.workers`` is configured."""
-DUCKDB_MEMORY_LIMITS = ("128MB", "512MB", "2GB")
+DUCKDB_MEMORY_LIMITS = ("64MB", "128MB", "512MB", "2GB")
 """DuckDB's buffer pool for a load: the first limit, then the next ones only for a load that
 ran out of memory under the one before. Why small first: DuckDB's default takes 80% of the
-machine's RAM and a load fills it with cached blocks, so the peak grew with the table; why
-grow: a merge needs working memory. The measurements are in docs/benchmarks-analysis.md."""
+machine's RAM and a load fills it with cached blocks, so the peak grew with the table; 64 MB
+loads a million new rows and merges small changes, and keeps a sync's peak under 300 MB. Why
+grow: a large merge needs working memory. The measurements are in
+docs/benchmarks-analysis.md."""
 
 
 def duckdb_credentials(duckdb_file: str, memory_limit: str | None = None) -> Any:

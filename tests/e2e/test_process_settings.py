@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from pipelines.caspio_pipeline import _fewer_gc_passes, _malloc_for_arrow, run_sync
+from pipelines import duckdb_pool
 from pipelines.duckdb_pool import duckdb_credentials
 from sources.caspio import CaspioCredentials
 
@@ -52,11 +53,11 @@ def test_duckdb_global_config_from_an_env_var_replaces_the_default(
     """dlt's env convention gives a JSON object as text; it must be read as the dict it is."""
     monkeypatch.delenv("DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", raising=False)
     assert duckdb_credentials("x.duckdb").global_config == {
-        "memory_limit": "128MB",
+        "memory_limit": duckdb_pool.DUCKDB_MEMORY_LIMITS[0],
         "preserve_insertion_order": False,
     }
     monkeypatch.setenv(
         "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG",
-        '{"memory_limit": "64MB", "threads": 1}',
+        '{"memory_limit": "96MB", "threads": 1}',
     )
-    assert duckdb_credentials("x.duckdb").global_config == {"memory_limit": "64MB", "threads": 1}
+    assert duckdb_credentials("x.duckdb").global_config == {"memory_limit": "96MB", "threads": 1}

@@ -10,8 +10,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from pipelines.caspio_pipeline import _fewer_gc_passes, _malloc_for_arrow, run_sync
 from pipelines import duckdb_pool
+from pipelines.caspio_pipeline import _fewer_gc_passes, _malloc_for_arrow, run_sync
 from pipelines.duckdb_pool import duckdb_credentials
 from sources.caspio import CaspioCredentials
 

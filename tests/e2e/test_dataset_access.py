@@ -16,6 +16,8 @@ break one access while the others still work. dlt 1.31 with DuckDB 2.x failed ex
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -213,6 +215,24 @@ def test_duckdb_compat_leaves_a_duckdb_with_the_old_name_alone(
     assert DuckDBDBApiCursorImpl.iter_arrow is installed
     monkeypatch.setattr(duckdb_compat.importlib.metadata, "version", lambda name: "1.5.6")
     assert duckdb_compat.install() is False
+
+
+def test_duckdb_is_imported_only_with_dlts_duckdb_client() -> None:
+    """A sync into another destination does not import DuckDB for the compat; the moment dlt
+    imports its DuckDB client, the cursor is patched."""
+    code = (
+        "import sys\n"
+        "import sources.caspio\n"
+        "print('duckdb' in sys.modules)\n"
+        "from dlt.destinations.impl.duckdb.sql_client import DuckDBDBApiCursorImpl\n"
+        "print(getattr(DuckDBDBApiCursorImpl.iter_arrow, '_caspio_compat', False))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["False", "True"]
 
 
 def test_table_fetchall(synced: Synced, dataset: Any) -> None:

@@ -190,7 +190,8 @@ class RunMonitor(Collector):
                 old_total = (old_total or 0) + inc_total
             self.counters[name] = (done + inc, old_total)
             if name == "Resources" and total is not None:
-                self.resources = total
+                # the call ledger's own extract, after the tables', counts one resource
+                self.resources = max(self.resources or 0, total)
 
     def _start(self, step: str) -> None:
         with self._lock:

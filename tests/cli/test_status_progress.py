@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,8 +89,12 @@ def test_no_rate_over_a_meaningless_time() -> None:
 
 
 def test_live_line_on_a_terminal(emulator: Any, work: Path) -> None:
-    """stderr a terminal: one line rewritten in place, cleared before the report."""
-    env = emulator_env(emulator, work, SOURCES__CASPIO__PAGE_SIZE="50")
+    """stderr a terminal: one line rewritten in place, cleared before the report. One call in
+    flight: Items' 24 pages at 60 ms each take over a second, so the 0.5 s ticker shows its rows
+    (with up to 8 in flight the whole extract could fall between two ticks)."""
+    env = emulator_env(
+        emulator, work, SOURCES__CASPIO__PAGE_SIZE="50", SOURCES__CASPIO__MAX_WORKERS="1"
+    )
     emulator.configure(latency_ms=60)
     master, slave = pty.openpty()
     proc = subprocess.Popen(
@@ -115,7 +120,22 @@ def test_live_line_on_a_terminal(emulator: Any, work: Path) -> None:
     tty = b"".join(chunks).decode("utf-8", "replace")
     assert proc.returncode == 0, tty
     assert "\r" in tty and "tables done" in tty and "rows" in tty
+    counts = [tuple(map(int, m)) for m in re.findall(r"(\d+)/(\d+) tables done", tty)]
+    assert counts and all(done <= total for done, total in counts), counts
     assert tty.endswith("\r\x1b[K") or "\r\x1b[K" in tty[-20:], repr(tty[-200:])
     assert "caspio-sync: " not in tty  # no log lines on a terminal
     assert b"Caspio API calls" in out
     assert str(ROOT)
+
+
+def test_the_ledgers_extract_does_not_shrink_the_count_of_tables() -> None:
+    """The call ledger is extracted after the tables, as a source of one resource: the live
+    line read "2/1 tables done" until the count kept the run's largest."""
+    import io
+
+    from pipelines.progress import RunMonitor
+
+    monitor = RunMonitor(io.StringIO(), mode="live")
+    monitor.update("Resources", 0, total=2)
+    monitor.update("Resources", 0, total=1)
+    assert monitor.resources == 2

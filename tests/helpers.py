@@ -122,7 +122,7 @@ def read_rows(pipeline: Any, table: str, order_by: str = "pk_id") -> list[dict[s
     ]
 
 
-PEOPLE_FIELDS = [
+PEOPLE_FIELDS: list[dict[str, Any]] = [
     {"Name": "Name", "Type": "STRING"},
     {"Name": "Age", "Type": "INTEGER"},
     {"Name": "Balance", "Type": "CURRENCY"},
@@ -198,6 +198,16 @@ def duckdb_values(path: str, table: str, columns: list[str], dataset: str = "cas
         names = ", ".join(f'"{c.lower()}"' for c in ["PK_ID", *columns])
         rows = conn.execute(f'select {names} from "{dataset}"."{table}" order by 1').fetchall()
     return [tuple(_utc(v) for v in row) for row in rows]
+
+
+PEOPLE_TYPES: dict[str, str] = {field["Name"]: field["Type"] for field in PEOPLE_FIELDS}
+
+
+def assert_people_equal_to_api(emu: Any, path: str, dataset: str = "caspio") -> None:
+    """The ``people`` table of the DuckDB file at ``path`` holds what ``People`` holds in Caspio."""
+    assert duckdb_values(path, "people", list(PEOPLE_TYPES), dataset) == expected_rows(
+        emu, "People", PEOPLE_TYPES
+    )
 
 
 def postgres_rows(dsn: str, schema: str, table: str, columns: list[str]) -> list[Any]:

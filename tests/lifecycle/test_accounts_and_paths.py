@@ -11,19 +11,11 @@ import duckdb
 import pytest
 
 from pipelines.cli import main
-from tests.helpers import duckdb_values, expected_rows, people_account, use_emulator_credentials
-
-TYPES = {"Name": "STRING", "Age": "INTEGER", "Balance": "CURRENCY", "Updated": "TIMESTAMP"}
+from tests.helpers import assert_people_equal_to_api, people_account, use_emulator_credentials
 
 
 def _sync(*args: str) -> int:
     return main(["run", "--no-progress", *args])
-
-
-def _equal_to_api(emu: Any, path: str, dataset: str = "caspio") -> None:
-    assert duckdb_values(path, "people", list(TYPES), dataset) == expected_rows(
-        emu, "People", TYPES
-    )
 
 
 def test_two_accounts_two_directories(
@@ -40,7 +32,7 @@ def test_two_accounts_two_directories(
     monkeypatch.chdir(tmp_path / "a")
     use_emulator_credentials(monkeypatch, account_a)
     assert _sync() == 0
-    _equal_to_api(account_a, str(tmp_path / "a" / "caspio_sync.duckdb"))
+    assert_people_equal_to_api(account_a, str(tmp_path / "a" / "caspio_sync.duckdb"))
 
     # B in b/: written in b/ (not into a/'s file), every row of B
     monkeypatch.chdir(tmp_path / "b")
@@ -48,8 +40,8 @@ def test_two_accounts_two_directories(
     capsys.readouterr()
     assert _sync() == 0
     assert str(tmp_path / "b" / "caspio_sync.duckdb") in capsys.readouterr().out
-    _equal_to_api(account_b, str(tmp_path / "b" / "caspio_sync.duckdb"))
-    _equal_to_api(account_a, str(tmp_path / "a" / "caspio_sync.duckdb"))
+    assert_people_equal_to_api(account_b, str(tmp_path / "b" / "caspio_sync.duckdb"))
+    assert_people_equal_to_api(account_a, str(tmp_path / "a" / "caspio_sync.duckdb"))
 
     # back to A in a/, after a change in A: a/ holds A's newer state, which dlt restores
     monkeypatch.chdir(tmp_path / "a")
@@ -57,8 +49,8 @@ def test_two_accounts_two_directories(
     account_a.set_clock(None)
     account_a.update("People", "PK_ID = 1", {"Name": "changed"})
     assert _sync() == 0
-    _equal_to_api(account_a, str(tmp_path / "a" / "caspio_sync.duckdb"))
-    _equal_to_api(account_b, str(tmp_path / "b" / "caspio_sync.duckdb"))
+    assert_people_equal_to_api(account_a, str(tmp_path / "a" / "caspio_sync.duckdb"))
+    assert_people_equal_to_api(account_b, str(tmp_path / "b" / "caspio_sync.duckdb"))
 
 
 def test_credentials_switched_in_one_directory(
@@ -79,7 +71,7 @@ def test_credentials_switched_in_one_directory(
         assert len(err.splitlines()) == 1 and "was built from Caspio account" in err, err
         assert not any("/records" in e.path for e in account_b.log), command
     assert _sync("--full-refresh") == 0
-    _equal_to_api(account_b, "caspio_sync.duckdb")
+    assert_people_equal_to_api(account_b, "caspio_sync.duckdb")
 
 
 def test_same_account_second_directory_reads_in_full(
@@ -107,8 +99,8 @@ def test_same_account_second_directory_reads_in_full(
     assert _sync() == 0
     out = capsys.readouterr().out
     assert "People: read in full: its state was built for another destination" in out
-    _equal_to_api(emu, str(tmp_path / "b" / "caspio_sync.duckdb"))
-    _equal_to_api(emu, str(tmp_path / "a" / "caspio_sync.duckdb"))
+    assert_people_equal_to_api(emu, str(tmp_path / "b" / "caspio_sync.duckdb"))
+    assert_people_equal_to_api(emu, str(tmp_path / "a" / "caspio_sync.duckdb"))
 
 
 def test_dropped_table_stops_then_reloads_and_new_dataset_is_read_in_full(
@@ -130,10 +122,10 @@ def test_dropped_table_stops_then_reloads_and_new_dataset_is_read_in_full(
     command = err.split("Reload it: ")[1].split(" (Python")[0]
     assert command == "caspio-sync run --tables People --full-refresh"
     assert main([*command.split()[1:], "--no-progress"]) == 0
-    _equal_to_api(emu, "caspio_sync.duckdb")
+    assert_people_equal_to_api(emu, "caspio_sync.duckdb")
 
     assert _sync("--dataset", "other") == 0
-    _equal_to_api(emu, "caspio_sync.duckdb", dataset="other")
+    assert_people_equal_to_api(emu, "caspio_sync.duckdb", dataset="other")
 
 
 def test_fresh_machine_with_old_destination_continues_incrementally(
@@ -150,7 +142,7 @@ def test_fresh_machine_with_old_destination_continues_incrementally(
     assert _sync() == 0
     records = [e for e in emu.log if e.path.endswith("/records")]
     assert len(records) == 1 and "Updated" in str(records[0].query), "state restored: incremental"
-    _equal_to_api(emu, "caspio_sync.duckdb")
+    assert_people_equal_to_api(emu, "caspio_sync.duckdb")
 
 
 def test_demo_from_two_directories_writes_where_it_says(
@@ -187,4 +179,4 @@ def test_a_filtered_first_run_does_not_make_the_plain_run_skip_rows(
     assert "People: read in full: its rows were read with other table_options" in (
         capsys.readouterr().out
     )
-    _equal_to_api(emu, "caspio_sync.duckdb")
+    assert_people_equal_to_api(emu, "caspio_sync.duckdb")

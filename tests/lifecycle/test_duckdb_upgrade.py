@@ -18,11 +18,10 @@ import duckdb
 import pytest
 
 from pipelines.cli import main
-from tests.helpers import duckdb_values, expected_rows, people_account, use_emulator_credentials
+from tests.helpers import assert_people_equal_to_api, people_account, use_emulator_credentials
 
 OLD_DUCKDB = "1.5.6"
 REPO = Path(__file__).resolve().parents[2]
-TYPES = {"Name": "STRING", "Age": "INTEGER", "Balance": "CURRENCY", "Updated": "TIMESTAMP"}
 COUNT_PEOPLE = "select count(*), sum(age) from caspio.people"
 
 
@@ -75,9 +74,7 @@ def test_a_duckdb_1_file_syncs_on_under_duckdb_2_and_stays_readable_by_1(
     assert main(["run", "--no-progress"]) == 0
     records = [e for e in emu.log if e.path.endswith("/records")]
     assert len(records) == 1 and "Updated" in str(records[0].query), "state restored: incremental"
-    assert duckdb_values("caspio_sync.duckdb", "people", list(TYPES), "caspio") == expected_rows(
-        emu, "People", TYPES
-    )
+    assert_people_equal_to_api(emu, "caspio_sync.duckdb")
 
     with duckdb.connect("caspio_sync.duckdb", read_only=True) as conn:
         now = conn.execute(COUNT_PEOPLE).fetchone()

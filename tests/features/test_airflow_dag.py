@@ -476,8 +476,7 @@ def _pace(log: list[dict[str, Any]]) -> Pace:
     """A call counts at its arrival (logged time less its duration); windows 0.1 s short of
     the limit's period absorb the gap between arrival and the emulator's admission."""
     calls = sorted(
-        (e["time"] - e["duration_ms"] / 1000, e["status"], f"{e['path']}?{e['query']}")
-        for e in log
+        (e["time"] - e["duration_ms"] / 1000, e["status"], f"{e['path']}?{e['query']}") for e in log
     )
     arrivals = [t for t, status, _ in calls if status != 429]
     refusals = [t for t, status, _ in calls if status == 429]

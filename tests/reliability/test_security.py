@@ -26,6 +26,8 @@ from tests.tiny_caspio import serving
 from .harness import ITEMS, NOTES, assert_parity, child_env, credential_env, make_client
 
 ROOT = Path(__file__).resolve().parents[2]
+CALLS_BETWEEN_500S = 3
+"""Calls the emulator answers after an armed 500 before the next is armed (the 500 included)."""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -128,12 +130,18 @@ def test_no_secret_or_token_in_anything_written(
     stop = threading.Event()
 
     def revoke() -> None:
-        tick = 0
+        """Every 0.5 s the tokens expire; a 500 is armed every second, but only once a few
+        calls came through after the last one: timed by the clock alone, a client slowed by a
+        busy machine would meet a 500 on every retry and rightly give up."""
+        tick, armed_at = 0, -CALLS_BETWEEN_500S
         while not stop.wait(0.5):
             tick += 1
             emulator.expire_tokens()
-            if tick % 2 == 0 and not emulator.knobs.script:
+            calls = emulator.calls
+            due = tick % 2 == 0 and calls - armed_at >= CALLS_BETWEEN_500S
+            if due and not emulator.knobs.script:
                 emulator.script_faults(["500"])
+                armed_at = calls
 
     revoker = threading.Thread(target=revoke, daemon=True)
     revoker.start()
@@ -147,6 +155,7 @@ def test_no_secret_or_token_in_anything_written(
     finally:
         stop.set()
         revoker.join(timeout=5)
+    assert sum(e.status == 500 for e in emulator.log) >= 2, "the syncs met too few 500s"
     emulator.configure(quota=3)
     failed = subprocess.run(
         [*argv[:-1], "--full-refresh", "--no-progress"],

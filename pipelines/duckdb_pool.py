@@ -4,7 +4,8 @@ A load that runs out of memory under one limit is loaded again with the next: th
 left pending, so the same package finishes, nothing lost; a job DuckDB failed after its insert
 was committed leaves copies, which ``retried_loads.py`` removes. DuckDB runs each insert on all
 cores, so a managed file is loaded by ``DUCKDB_LOAD_WORKERS`` jobs at once, not dlt's 20, which
-together run a small pool out of memory (docs/benchmarks-analysis.md). A user who sets
+together run a small pool out of memory (docs/benchmarks-analysis.md); and a job out of memory
+goes to the next pool at once, not after dlt's five attempts under the same one. A user who sets
 ``[destination.duckdb.credentials.global_config]`` (or its env var) chooses the settings, and no
 limit is grown; ``[load] workers`` is the user's too. ``preserve_insertion_order = false`` lets
 DuckDB insert a Parquet file on all cores; rows then sit in no particular order, as SQL promises
@@ -18,6 +19,7 @@ import functools
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -41,6 +43,11 @@ PostgreSQL refuses the second (``pg_type_typname_nsp_index``). dlt documents the
 it reads the destination again and applies only what is missing."""
 DUCKDB_LOAD_WORKERS = 2
 """Load jobs at once into a managed DuckDB file, unless ``load.workers`` is configured."""
+DLT_JOB_ATTEMPTS = 5
+"""Attempts at a job that raised a transient error other than out of memory: dlt's default
+``raise_on_max_retries``, kept when dlt hands each failure back (``_job_attempts``)."""
+JOB_RETRY_SECONDS = 1.0
+"""Between those attempts, as dlt waits between its own."""
 DUCKDB_MEMORY_LIMITS = ("64MB", "128MB", "512MB", "2GB")
 """DuckDB's buffer pool for a load: the first limit, then the next ones only for a load that
 ran out of memory under the one before. Why small first: DuckDB's default takes 80% of the
@@ -77,39 +84,56 @@ def ran_out_of_memory(failed: BaseException) -> bool:
     )
 
 
-class _LoadWorkersSetting:
-    """``LOAD__WORKERS`` set to ``DUCKDB_LOAD_WORKERS`` while any managed DuckDB load runs.
+class _LoadSetting:
+    """One of dlt's ``[load]`` settings, set in the process's environment while any managed
+    DuckDB load runs, unless the user configured it.
 
     Why counted: dlt reads the setting from the process's environment, which threads share.
     Two syncs in threads of one process each need it for as long as they load; the first
     to finish must not take it from the other, and a setting one of them made must not be
     read by the other as the user's own."""
 
-    def __init__(self) -> None:
+    def __init__(self, key: str, value: int) -> None:
+        self.key, self.value = key, value
+        self.variable = key.upper().replace(".", "__")
         self._lock = threading.Lock()
         self._holders = 0
 
     @contextlib.contextmanager
-    def held(self, duckdb_file: str | None) -> Iterator[None]:
+    def held(self, duckdb_file: str | None) -> Iterator[bool]:
+        """Yields whether the setting is this module's (``False``: the user's, or no managed
+        file)."""
         with self._lock:
             mine = duckdb_file is not None and (
-                self._holders > 0 or dlt.config.get("load.workers") is None
+                self._holders > 0 or dlt.config.get(self.key) is None
             )
             if mine:
                 if self._holders == 0:
-                    os.environ["LOAD__WORKERS"] = str(DUCKDB_LOAD_WORKERS)
+                    os.environ[self.variable] = str(self.value)
                 self._holders += 1
         try:
-            yield
+            yield mine
         finally:
             if mine:
                 with self._lock:
                     self._holders -= 1
                     if self._holders == 0:
-                        os.environ.pop("LOAD__WORKERS", None)
+                        os.environ.pop(self.variable, None)
 
 
-_load_workers = _LoadWorkersSetting()
+_load_workers = _LoadSetting("load.workers", DUCKDB_LOAD_WORKERS)
+_job_attempts = _LoadSetting("load.raise_on_max_retries", 1)
+"""dlt tries a job that raised a transient error again, 5 times by default, 1 s apart, before
+the load fails. Out of memory under a pool of ours is better met by the next pool at once, so
+dlt hands every such failure back here; other transient errors are loaded again here, as
+often as dlt would have (``DLT_JOB_ATTEMPTS``)."""
+
+
+def _job_retry_failed(failed: BaseException) -> bool:
+    """True if dlt gave up on a job after a transient error (its retries exhausted)."""
+    from dlt.load.exceptions import LoadClientJobRetry
+
+    return any(isinstance(exc, LoadClientJobRetry) for exc in exception_chain(failed))
 
 
 def run_growing_duckdb_pool(
@@ -121,10 +145,11 @@ def run_growing_duckdb_pool(
     rid of the copies it left (``retried_loads.py``)."""
     larger = list(DUCKDB_MEMORY_LIMITS[1:])
     schema_retries = SCHEMA_UPDATE_RETRIES
+    job_attempts = DLT_JOB_ATTEMPTS
     load_again: Callable[[], LoadInfo] = pipeline.load  # the pending package, as it stands
     while True:
         try:
-            with _load_workers.held(duckdb_file):
+            with _load_workers.held(duckdb_file), _job_attempts.held(duckdb_file) as one_attempt:
                 load_info = run()
             remove_retried_duplicates(pipeline, load_info)
             return load_info
@@ -134,13 +159,18 @@ def run_growing_duckdb_pool(
                 logger.warning("Another load changed the dataset's tables at once; loading again")
                 run = load_again
                 continue
-            if (
-                duckdb_file is None
-                or not larger
-                or failed.step != "load"
-                or _configured_duckdb_settings()
-                or not ran_out_of_memory(failed)
-            ):
+            grow = (
+                bool(larger)
+                and failed.step == "load"
+                and not _configured_duckdb_settings()
+                and ran_out_of_memory(failed)
+            )
+            if not grow and one_attempt and job_attempts > 1 and _job_retry_failed(failed):
+                job_attempts -= 1  # what dlt itself would have done with its default
+                time.sleep(JOB_RETRY_SECONDS)
+                run = load_again
+                continue
+            if not grow or duckdb_file is None:
                 raise
             limit = larger.pop(0)
             logger.warning(

@@ -50,6 +50,16 @@ def test_a_merge_out_of_memory_is_loaded_again_with_a_larger_pool(
 
     assert "ran out of memory" in caplog.text and "memory_limit 256MB" in caplog.text
     assert report.rows_by_table == {"t": ROWS}
+    # the merge job ran out of memory once under the small pool, not dlt's five times: a
+    # job's file counts its retries
+    assert report.load_info is not None
+    attempts = [
+        job.job_file_info.retry_count + 1
+        for package in report.load_info.load_packages
+        for job in package.jobs["completed_jobs"]
+        if job.job_file_info.table_name == "t"
+    ]
+    assert sorted(attempts) == [1, 2], attempts  # the copy into staging, the merge
     with duckdb.connect("mem.duckdb", read_only=True) as con:
         rows, keys, changed = con.execute(
             "SELECT count(*), count(DISTINCT pk_id), count(*) FILTER (WHERE notes = 'changed')"
@@ -181,7 +191,7 @@ def test_two_syncs_in_threads_keep_the_setting_while_either_loads(
     """The first of two overlapping managed loads to finish leaves the setting to the other,
     which must not mistake it for the user's; the last one removes it."""
     monkeypatch.delenv("LOAD__WORKERS", raising=False)
-    setting = duckdb_pool._LoadWorkersSetting()
+    setting = duckdb_pool._LoadSetting("load.workers", duckdb_pool.DUCKDB_LOAD_WORKERS)
     first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
     during: dict[str, str | None] = {}
 
@@ -207,3 +217,31 @@ def test_two_syncs_in_threads_keep_the_setting_while_either_loads(
     assert "LOAD__WORKERS" not in os.environ
     with setting.held(None):  # not a managed file: dlt's own setting
         assert "LOAD__WORKERS" not in os.environ
+
+
+def test_another_transient_error_gets_dlts_five_attempts(
+    caspio_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dlt hands every transient job failure back to the pool loop (so that out of memory
+    meets the next pool at once); any other is still tried as often as dlt would, then the
+    run fails with it, under the first pool."""
+    from dlt.destinations.exceptions import DatabaseTransientException
+    from dlt.destinations.impl.duckdb.duck import DuckDbCopyJob
+
+    emu = caspio_emulator_factory(dataset=None, generate={"T": 100})
+    monkeypatch.setattr(duckdb_pool, "JOB_RETRY_SECONDS", 0.0)
+    limits: list[str] = []
+    original = DuckDbCopyJob.run
+
+    def run(job: Any) -> None:
+        if job.load_table_name != "t":
+            original(job)
+            return
+        limits.append(job._job_client.config.credentials.global_config["memory_limit"])
+        raise DatabaseTransientException(RuntimeError("IO Error: the disk is busy"))
+
+    monkeypatch.setattr(DuckDbCopyJob, "run", run)
+    with pytest.raises(PipelineStepFailed, match="the disk is busy") as failed:
+        run_sync(duckdb_file="busy.duckdb", credentials=_credentials(emu), tables=["T"])
+    assert failed.value.step == "load"
+    assert limits == [duckdb_pool.DUCKDB_MEMORY_LIMITS[0]] * duckdb_pool.DLT_JOB_ATTEMPTS

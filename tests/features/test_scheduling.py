@@ -205,3 +205,11 @@ def test_dag_tasks_run_in_parallel_processes_into_postgres(
         for table, rows in (("contacts", 20), ("notes", 5), ("big", 3000)):
             cur.execute(f'SELECT count(*) FROM "{postgres_dataset}"."{table}"')
             assert cur.fetchone() == (rows,)
+        # every task staged its merges (the call ledger's copy) in a schema of its own
+        cur.execute(
+            "SELECT table_schema FROM information_schema.tables WHERE table_name = "
+            "'_caspio_call_ledger' AND table_schema LIKE %s",
+            (f"{postgres_dataset}\\_staging%",),
+        )
+        staged = sorted(row[0] for row in cur.fetchall())
+        assert staged == [f"{postgres_dataset}_staging_{t}" for t in ("big", "contacts", "notes")]

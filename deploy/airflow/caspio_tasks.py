@@ -85,6 +85,16 @@ def prepare_dataset(destination: Any = None, dataset_name: str | None = None) ->
     pipeline.run([], table_name="caspio_prepare", schema=dlt.Schema("caspio"))
 
 
+def _table_task(table: str, destination: Any, dataset_name: str | None) -> dict[str, Any]:
+    """The arguments every table task passes: its table, pipeline, destination and dataset."""
+    return {
+        "destination": destination or _setting("CASPIO_DESTINATION", DEFAULT_DESTINATION),
+        "tables": [table],
+        "dataset_name": dataset_name or _setting("CASPIO_DATASET", DEFAULT_DATASET_NAME),
+        "pipeline_name": pipeline_name_for(table),
+    }
+
+
 def sync_table(
     table: str,
     destination: Any = None,
@@ -93,13 +103,7 @@ def sync_table(
 ) -> dict[str, Any]:
     """Sync one table with its own pipeline; returns what Airflow shows in XCom (no secrets)."""
     with own_staging_dataset(table):
-        report = run_sync(
-            destination=destination or _setting("CASPIO_DESTINATION", DEFAULT_DESTINATION),
-            tables=[table],
-            dataset_name=dataset_name or _setting("CASPIO_DATASET", DEFAULT_DATASET_NAME),
-            pipeline_name=pipeline_name_for(table),
-            **kwargs,
-        )
+        report = run_sync(**_table_task(table, destination, dataset_name), **kwargs)
     print(report.summary())
     return {"table": table, "rows": report.total_rows, "api_calls": report.api_calls}
 
@@ -112,13 +116,7 @@ def reconcile_table(
 ) -> dict[str, Any]:
     """The nightly deleted-rows pass for one table, on that table's own pipeline."""
     with own_staging_dataset(table):
-        report = run_reconcile(
-            destination=destination or _setting("CASPIO_DESTINATION", DEFAULT_DESTINATION),
-            tables=[table],
-            dataset_name=dataset_name or _setting("CASPIO_DATASET", DEFAULT_DATASET_NAME),
-            pipeline_name=pipeline_name_for(table),
-            **kwargs,
-        )
+        report = run_reconcile(**_table_task(table, destination, dataset_name), **kwargs)
     print(report.summary())
     return {
         "table": table,

@@ -8,8 +8,9 @@ together run a small pool out of memory (docs/benchmarks-analysis.md); and a job
 goes to the next pool at once, not after dlt's five attempts under the same one. A user who sets
 ``[destination.duckdb.credentials.global_config]`` (or its env var) chooses the settings, and no
 limit is grown; ``[load] workers`` is the user's too. ``preserve_insertion_order = false`` lets
-DuckDB insert a Parquet file on all cores; rows then sit in no particular order, as SQL promises
-anyway.
+DuckDB insert a Parquet file on several threads; rows then sit in no particular order, as SQL
+promises anyway. A pool gets one thread per ``DUCKDB_MEMORY_PER_THREAD_MB``: threads that share
+less spill the row groups they build to disk and write them again.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -55,6 +57,11 @@ machine's RAM and a load fills it with cached blocks, so the peak grew with the 
 loads a million new rows and merges small changes, and keeps a sync's peak under 300 MB. Why
 grow: a large merge needs working memory. The measurements are in
 docs/benchmarks-analysis.md."""
+DUCKDB_MEMORY_PER_THREAD_MB = 64
+"""Pool per DuckDB thread. Each thread inserting new rows builds row groups of its own; with two
+threads in 64 MB, a 1M-row insert of Caspio-shaped rows spilled them to a temporary file and
+wrote 2.9x the database's bytes, for 1.2 more CPU seconds than one thread that wrote them once
+(docs/benchmarks-analysis.md, session 12)."""
 
 
 def duckdb_credentials(duckdb_file: str, memory_limit: str | None = None) -> Any:
@@ -62,11 +69,23 @@ def duckdb_credentials(duckdb_file: str, memory_limit: str | None = None) -> Any
 
     credentials = DuckDbCredentials(duckdb_file)
     configured = _configured_duckdb_settings()
+    limit = memory_limit or DUCKDB_MEMORY_LIMITS[0]
     credentials.global_config = configured or {
-        "memory_limit": memory_limit or DUCKDB_MEMORY_LIMITS[0],
+        "memory_limit": limit,
         "preserve_insertion_order": False,
+        "threads": threads_for_pool(limit),
     }
     return credentials
+
+
+def threads_for_pool(memory_limit: str) -> int:
+    """DuckDB threads for a pool of ``memory_limit`` (``64MB``, ``2GB``): one per
+    ``DUCKDB_MEMORY_PER_THREAD_MB``, at least one, at most one per core."""
+    size = re.fullmatch(r"\s*(\d+)\s*([MG])i?B\s*", memory_limit, re.IGNORECASE)
+    if size is None:
+        raise ValueError(f"not a memory limit in MB or GB: {memory_limit!r}")
+    megabytes = int(size[1]) * (1024 if size[2].upper() == "G" else 1)
+    return max(1, min(os.cpu_count() or 1, megabytes // DUCKDB_MEMORY_PER_THREAD_MB))
 
 
 def _configured_duckdb_settings() -> dict[str, Any]:

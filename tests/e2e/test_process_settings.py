@@ -55,6 +55,7 @@ def test_duckdb_global_config_from_an_env_var_replaces_the_default(
     assert duckdb_credentials("x.duckdb").global_config == {
         "memory_limit": duckdb_pool.DUCKDB_MEMORY_LIMITS[0],
         "preserve_insertion_order": False,
+        "threads": 1,
     }
     monkeypatch.setenv(
         "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG",

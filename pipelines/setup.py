@@ -32,6 +32,7 @@ from sources.caspio import (
 from . import interrupts
 from .duckdb_pool import duckdb_credentials
 from .progress import RunMonitor
+from .staging import with_own_staging
 
 DEFAULT_PIPELINE_NAME = "caspio"
 DEFAULT_DATASET_NAME = "caspio"
@@ -149,7 +150,8 @@ def build_pipeline(
     pipelines_dir: str | None = None,
     progress: str | RunMonitor | None = None,
 ) -> Pipeline:
-    """A dlt pipeline; a DuckDB destination defaults to a file named after the pipeline."""
+    """A dlt pipeline; a DuckDB destination defaults to a file named after the pipeline, and a
+    named pipeline stages its merges apart (``staging.py``)."""
     if destination == "duckdb":
         duckdb_file = duckdb_path(duckdb_file, pipeline_name)
         if Path(duckdb_file).stem.lower() == dataset_name.lower():
@@ -159,6 +161,7 @@ def build_pipeline(
                 "another --duckdb-file or --dataset"
             )
         destination = dlt.destinations.duckdb(credentials=duckdb_credentials(duckdb_file))
+    destination = with_own_staging(destination, pipeline_name, DEFAULT_PIPELINE_NAME)
     kwargs: dict[str, Any] = {}
     if pipelines_dir:
         kwargs["pipelines_dir"] = pipelines_dir

@@ -93,8 +93,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @pytest.fixture
 def postgres_dataset(postgres_dsn: str) -> Iterator[str]:
-    """A fresh schema name, dropped afterwards (with dlt's staging schemas: the Airflow
-    tasks' are ``<name>_staging_<table>``)."""
+    """A fresh schema name, dropped afterwards (with dlt's staging schemas: a named
+    pipeline's is ``<name>_staging_<pipeline>``)."""
     import psycopg2
 
     name = f"caspio_test_{uuid.uuid4().hex[:10]}"

@@ -10,19 +10,15 @@ restored from the warehouse on a fresh worker); all of them load into one datase
 "parallel-isolated" Airflow decomposition does. ``prepare_dataset`` runs first so parallel
 tasks never race to create dlt's system tables.
 
-Why one *staging dataset* per table: every task merges the call ledger's copy into the same
-table, through dlt's staging table of that name; in one shared ``<dataset>_staging`` one task
-truncated or merged another's staged rows (seen: a unique-key violation in PostgreSQL, which
-could as well have been a task's ledger rows lost). Each task stages in
-``<dataset>_staging_<table>``, unless ``staging_dataset_name_layout`` is configured.
+Each task's pipeline, being named, stages its merges in a dataset of its own,
+``<dataset>_staging_caspio_<table>``, so parallel tasks never share a staging table (see
+``pipelines/staging.py``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import dlt
@@ -42,23 +38,6 @@ def _setting(name: str, default: str) -> str:
 def pipeline_name_for(table: str, base: str = "caspio") -> str:
     """``caspio__orders`` for ``Orders``: a stable, filesystem-safe name per table."""
     return f"{base}__{re.sub(r'[^0-9a-z]+', '_', table.lower()).strip('_')}"
-
-
-STAGING_LAYOUT_VARIABLE = "DESTINATION__STAGING_DATASET_NAME_LAYOUT"
-
-
-@contextlib.contextmanager
-def own_staging_dataset(table: str) -> Iterator[None]:
-    """dlt stages this task's merges in ``<dataset>_staging_<table>`` while it runs (module
-    docstring), unless the user configured a layout."""
-    if dlt.config.get("destination.staging_dataset_name_layout") is not None:
-        yield
-        return
-    os.environ[STAGING_LAYOUT_VARIABLE] = "%s_staging_" + pipeline_name_for(table, "").strip("_")
-    try:
-        yield
-    finally:
-        os.environ.pop(STAGING_LAYOUT_VARIABLE, None)
 
 
 def list_tables(include_views: bool = True) -> list[str]:
@@ -102,8 +81,7 @@ def sync_table(
     **kwargs: Any,
 ) -> dict[str, Any]:
     """Sync one table with its own pipeline; returns what Airflow shows in XCom (no secrets)."""
-    with own_staging_dataset(table):
-        report = run_sync(**_table_task(table, destination, dataset_name), **kwargs)
+    report = run_sync(**_table_task(table, destination, dataset_name), **kwargs)
     print(report.summary())
     return {"table": table, "rows": report.total_rows, "api_calls": report.api_calls}
 
@@ -115,8 +93,7 @@ def reconcile_table(
     **kwargs: Any,
 ) -> dict[str, Any]:
     """The nightly deleted-rows pass for one table, on that table's own pipeline."""
-    with own_staging_dataset(table):
-        report = run_reconcile(**_table_task(table, destination, dataset_name), **kwargs)
+    report = run_reconcile(**_table_task(table, destination, dataset_name), **kwargs)
     print(report.summary())
     return {
         "table": table,

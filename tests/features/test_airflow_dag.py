@@ -130,6 +130,22 @@ def _admin_sql(statement: str) -> None:
         conn.close()
 
 
+def _drop_schemas(dataset: str) -> None:
+    """The dataset's schema and its staging schemas (one per table task's pipeline)."""
+    conn = psycopg2.connect(POSTGRES_DSN, connect_timeout=10)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname = %s OR nspname LIKE %s",
+                (dataset, f"{dataset}\\_staging%"),
+            )
+            for (name,) in cur.fetchall():
+                cur.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    finally:
+        conn.close()
+
+
 def _start_emulator(tmp: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
     """``caspio-emulator serve`` on a free loopback port; its URL and credentials."""
     out = (tmp / "emulator.out").open("w+")
@@ -309,8 +325,7 @@ def airflow_run(
             _stop(scheduler, group=True)
         _stop(emulator)
         _admin_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        _admin_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        _admin_sql(f'DROP SCHEMA IF EXISTS "{schema}_staging" CASCADE')
+        _drop_schemas(schema)
 
 
 def _max_overlap(intervals: list[tuple[dt.datetime, dt.datetime]]) -> int:

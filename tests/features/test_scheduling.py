@@ -212,4 +212,6 @@ def test_dag_tasks_run_in_parallel_processes_into_postgres(
             (f"{postgres_dataset}\\_staging%",),
         )
         staged = sorted(row[0] for row in cur.fetchall())
-        assert staged == [f"{postgres_dataset}_staging_{t}" for t in ("big", "contacts", "notes")]
+        assert staged == [
+            f"{postgres_dataset}_staging_caspio_{t}" for t in ("big", "contacts", "notes")
+        ]

@@ -35,9 +35,9 @@ def _setting(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
-def pipeline_name_for(table: str, base: str = "caspio") -> str:
+def pipeline_name_for(table: str) -> str:
     """``caspio__orders`` for ``Orders``: a stable, filesystem-safe name per table."""
-    return f"{base}__{re.sub(r'[^0-9a-z]+', '_', table.lower()).strip('_')}"
+    return f"caspio__{re.sub(r'[^0-9a-z]+', '_', table.lower()).strip('_')}"
 
 
 def list_tables(include_views: bool = True) -> list[str]:

@@ -105,7 +105,7 @@ def monthly_budget(
     start, end = quota_period(now, settings.quota_period_start_day, settings.quota_time_zone)
     flush_call_ledgers()
     ledger = call_ledger_of(client)
-    local = read_entries(ledger.path) if ledger else []
+    local = read_entries(ledger.path, start) if ledger else []
     remote: list[LedgerEntry] = []
     if settings.call_ledger_in_destination:
         remote = read_destination(setup.pipeline, start)[0]

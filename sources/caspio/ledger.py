@@ -28,7 +28,7 @@ import weakref
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import dlt
 from dlt.common.configuration.container import Container
@@ -194,24 +194,68 @@ def append_entries(path: Path, entries: Iterable[LedgerEntry]) -> None:
         os.close(fd)
 
 
-def read_entries(path: Path) -> list[LedgerEntry]:
-    """Every entry of a ledger file (none if it does not exist); lines that are not entries
-    are skipped."""
+def read_entries(path: Path, since: dt.datetime | None = None) -> list[LedgerEntry]:
+    """Every entry of a ledger file (none if it does not exist), or those sent at ``since`` or
+    later; lines that are not entries are skipped.
+
+    Why ``since`` seeks: the file only grows, and each sync (its copy into the destination,
+    its monthly budget) would otherwise parse the whole history again, a cost that grew every
+    month (measured in docs/benchmarks-analysis.md). Lines are appended in time order but for a
+    flush a few seconds late, so a binary search finds where entries from
+    ``since - LINE_ORDER_SLACK`` on begin, and only the rest of the file is read."""
     try:
         with path.open("rb") as f:
             fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+            if since is not None:
+                f.seek(_first_line_from(f, since - LINE_ORDER_SLACK))
             data = f.read()
     except FileNotFoundError:
         return []
-    entries = []
-    for line in data.splitlines():
-        try:
-            entry = LedgerEntry.from_json(json.loads(line))
-        except ValueError:
-            continue
+    entries = [entry for line in data.splitlines() if (entry := _parse_line(line)) is not None]
+    return entries if since is None else [e for e in entries if e.time >= since]
+
+
+LINE_ORDER_SLACK = dt.timedelta(days=1)
+"""How far out of time order a ledger line may sit (a flush is at most ``FLUSH_SECONDS`` late;
+the slack also covers clocks a little apart on a shared ledger path)."""
+
+
+def _parse_line(line: bytes) -> LedgerEntry | None:
+    try:
+        return LedgerEntry.from_json(json.loads(line))
+    except ValueError:
+        return None
+
+
+def _first_line_from(f: BinaryIO, threshold: dt.datetime) -> int:
+    """The offset of the first line sent at ``threshold`` or later (the file's size if none):
+    the smallest offset whose next entry line is not older than ``threshold``, found by
+    bisection over byte offsets."""
+    low, high = 0, os.fstat(f.fileno()).st_size
+    while low < high:
+        middle = (low + high) // 2
+        _, entry = _next_entry(f, middle)
+        if entry is not None and entry.time < threshold:
+            low = middle + 1
+        else:
+            high = middle
+    return _next_entry(f, low)[0]
+
+
+def _next_entry(f: BinaryIO, offset: int) -> tuple[int, LedgerEntry | None]:
+    """The first entry line that starts at ``offset`` or after it, with its offset
+    (``None`` at the end of the file)."""
+    f.seek(max(offset - 1, 0))
+    if offset > 0 and f.read(1) != b"\n":
+        f.readline()  # ``offset`` is inside a line: the next one starts after it
+    while True:
+        start = f.tell()
+        line = f.readline()
+        if not line:
+            return start, None
+        entry = _parse_line(line)
         if entry is not None:
-            entries.append(entry)
-    return entries
+            return start, entry
 
 
 def flush_call_ledgers() -> None:
@@ -287,10 +331,9 @@ def ledger_source(path: Path) -> DltSource:
             state = dlt.current.resource_state()
             loaded = state.get("loaded_through")
             since = dt.datetime.fromisoformat(loaded) - RELOAD_OVERLAP if loaded else None
-            found = read_entries(path)
-            rows = [e.to_json() for e in found if since is None or e.time >= since]
-            if rows:
-                yield rows
+            found = read_entries(path, since)
+            if found:
+                yield [e.to_json() for e in found]
             if found:
                 state["loaded_through"] = max(e.time for e in found).isoformat()
 

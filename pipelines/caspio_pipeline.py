@@ -37,7 +37,7 @@ from sources.caspio import (
 )
 
 from . import interrupts
-from .cleanup import remove_orphans
+from .cleanup import prune_loaded_packages, remove_orphans
 from .duckdb_pool import run_growing_duckdb_pool
 from .setup import (
     DEFAULT_DATASET_NAME,
@@ -216,6 +216,7 @@ def run_sync(full_refresh: bool = False, **args: Unpack[SyncArgs]) -> SyncReport
         raise
     record_run(pipeline, client, before, "ok")
     trim_journal(pipeline, settings)  # only after the load (and its state) committed
+    prune_loaded_packages(pipeline)
     return SyncReport(
         **report_fields(pipeline, client, before, started, rows),
         load_info=load_info,

@@ -30,6 +30,7 @@ from sources.caspio import (
 )
 
 from . import interrupts
+from .cleanup import prune_loaded_packages
 from .duckdb_pool import duckdb_credentials
 from .progress import RunMonitor
 from .staging import with_own_staging
@@ -89,6 +90,7 @@ def open_sync(**args: Unpack[SyncArgs]) -> SyncSetup:
         args.get("pipelines_dir"),
         args.get("progress"),
     )
+    prune_loaded_packages(pipeline)  # what earlier runs left (cleanup.py)
     managed = duckdb_path(duckdb_file, pipeline_name) if destination == "duckdb" else None
     client = client or make_client(settings)
     # every call of the command into the pipeline's call ledger (a client of its own too)

@@ -334,7 +334,6 @@ def ledger_source(path: Path) -> DltSource:
             found = read_entries(path, since)
             if found:
                 yield [e.to_json() for e in found]
-            if found:
                 state["loaded_through"] = max(e.time for e in found).isoformat()
 
         return entries

@@ -9,6 +9,8 @@ in the next.
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import importlib.util
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -92,6 +94,8 @@ def open_sync(**args: Unpack[SyncArgs]) -> SyncSetup:
     )
     prune_loaded_packages(pipeline)  # what earlier runs left (cleanup.py)
     managed = duckdb_path(duckdb_file, pipeline_name) if destination == "duckdb" else None
+    if managed is None:
+        import_pandas_whole()
     client = client or make_client(settings)
     # every call of the command into the pipeline's call ledger (a client of its own too)
     attach_call_ledger(client, settings.call_ledger_path, pipeline.working_dir)
@@ -125,6 +129,20 @@ def resolve_credentials(credentials: CaspioCredentials | None = None) -> CaspioC
     return resolve_configuration(
         credentials or CaspioCredentials(), sections=("sources", "caspio"), explicit_value=None
     )
+
+
+def import_pandas_whole() -> None:
+    """Imports pandas, when installed, in this thread before a sync into a warehouse.
+
+    Why: dlt writes Arrow tables for PostgreSQL as CSV, and its CSV header calls
+    ``pyarrow.array``, which imports pandas in the thread that normalizes. A sync running
+    meanwhile in another thread of the process (tasks that Dagster or Prefect run in threads)
+    reads ``sys.modules["pandas"].DataFrame`` for every item it extracts, and a half-imported
+    pandas has none: three syncs in threads failed with "partially initialized module
+    'pandas'". Imported whole first (a second thread's import waits for it), the race is gone.
+    A managed DuckDB sync never imports pandas and is left alone."""
+    if importlib.util.find_spec("pandas") is not None:
+        importlib.import_module("pandas")
 
 
 def make_client(settings: CaspioSourceConfiguration) -> CaspioClient:

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from tests.helpers import drop_dataset
+
 # Property tests explore new random inputs on every developer run (that is how they find
 # bugs); in CI the examples are derandomized so a landing is judged on a reproducible suite.
 settings.register_profile("ci", derandomize=True, print_blob=True)
@@ -95,14 +97,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 def postgres_dataset(postgres_dsn: str) -> Iterator[str]:
     """A fresh schema name, dropped afterwards (with dlt's staging schemas: a named
     pipeline's is ``<name>_staging_<pipeline>``)."""
-    import psycopg2
-
     name = f"caspio_test_{uuid.uuid4().hex[:10]}"
     yield name
-    with psycopg2.connect(postgres_dsn) as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT nspname FROM pg_namespace WHERE nspname = %s OR nspname LIKE %s",
-            (name, f"{name}\\_staging%"),
-        )
-        for (schema,) in cur.fetchall():
-            cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    drop_dataset(postgres_dsn, name)

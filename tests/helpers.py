@@ -242,3 +242,22 @@ def sync_on_a_fresh_machine_after_a_change(
     records = [e for e in emu.log if e.path.endswith("/records")]
     assert len(records) == 1 and "Updated" in str(records[0].query), "state restored: incremental"
     assert_people_equal_to_api(emu, "caspio_sync.duckdb")
+
+
+def drop_dataset(dsn: str, dataset: str) -> None:
+    """A PostgreSQL dataset's schema and its staging schemas (``<dataset>_staging``, and a named
+    pipeline's ``<dataset>_staging_<pipeline>``)."""
+    import psycopg2
+
+    conn = psycopg2.connect(dsn, connect_timeout=10)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname = %s OR nspname LIKE %s",
+                (dataset, f"{dataset}\\_staging%"),
+            )
+            for (schema,) in cur.fetchall():
+                cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        conn.close()

@@ -1,4 +1,4 @@
-"""The connector never imports pandas, and nothing imports it while pages are extracted.
+"""A DuckDB sync never imports pandas, and nothing imports it while pages are extracted.
 
 Why: pyarrow imports pandas on its first ``pa.array()`` of Python values, in whatever thread
 converts a page, while dlt's extract loop reads ``sys.modules["pandas"].DataFrame`` for every
@@ -8,7 +8,8 @@ parameters, on the main thread before extraction, and that import was allowed; D
 not, so now no import of pandas is allowed at all (it also costs a sync about 38 MB of peak
 memory). The demo account has odd values (pages that take the dict path), LIST fields, files and
 metadata, so it walks every conversion path. The check runs in a fresh interpreter: this one
-has pandas loaded.
+has pandas loaded. A warehouse sync does import pandas (dlt's CSV writer for PostgreSQL calls
+``pyarrow.array``): whole, when the sync is opened, before anything is extracted.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class Watch:
             stack = traceback.extract_stack()
             importer = next(
                 (f.filename for f in reversed(stack) if "importlib" not in f.filename
-                 and f.filename != __file__ and "<" not in f.filename), "?")
+                 and "<" not in f.filename), "?")
             imports.append("thread " + threading.current_thread().name + ": " + importer)
         return None
 
@@ -92,3 +93,48 @@ def test_pages_on_the_dict_path_never_import_pandas(
     emu = caspio_emulator_factory(dataset=None, generate={"Big": 2500})
     result = _sync_twice(emu, ["Big"], tmp_path, dict_path=True)
     assert result == {"rows": [2500, 0], "pandas": []}
+
+
+WAREHOUSE_SCRIPT = (
+    SCRIPT.split("url, cid, secret")[0]
+    + """
+import dlt
+url, cid, secret, dsn, dataset = sys.argv[1:6]
+credentials = CaspioCredentials(client_id=cid, client_secret=secret, integration_url=url)
+report = run_sync(
+    destination=dlt.destinations.postgres(credentials=dsn), dataset_name=dataset,
+    pipeline_name="np_warehouse", credentials=credentials, tables=["Customers"],
+)
+print(json.dumps({"rows": [report.total_rows], "pandas": imports}))
+"""
+)
+
+
+def test_a_warehouse_sync_imports_pandas_whole_before_it_extracts(
+    caspio_emulator: Any, tmp_path: Path, postgres_dsn: str, postgres_dataset: str
+) -> None:
+    """dlt's CSV writer for PostgreSQL imports pandas (``pyarrow.array`` in its header) in the
+    thread that normalizes, while another sync's extract may read the half-imported module
+    (seen with three syncs in threads). So the sync imports it first, where it is opened."""
+    from tests.helpers import with_password
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__"))}
+    env.update(PYTHONPATH=str(repo), DLT_DATA_DIR=str(tmp_path / "dlt"))
+    emu = caspio_emulator
+    done = subprocess.run(
+        [sys.executable, "-c", WAREHOUSE_SCRIPT, emu.base_url, emu.client_id, emu.client_secret]
+        + [with_password(postgres_dsn), postgres_dataset],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["rows"] == [len(emu.table_rows("Customers"))]
+    # looked up, then imported: both by the opening of the sync, on the thread that runs it
+    assert result["pandas"], "pandas was never imported: nothing to check"
+    opened = f"thread MainThread: {repo / 'pipelines' / 'setup.py'}"
+    assert set(result["pandas"]) == {opened}, result["pandas"]

@@ -41,6 +41,7 @@ import requests
 
 from tests import wire_oracle
 from tests.conftest import POSTGRES_DSN
+from tests.helpers import drop_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "airflow"
@@ -126,22 +127,6 @@ def _admin_sql(statement: str) -> None:
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute(statement)
-    finally:
-        conn.close()
-
-
-def _drop_schemas(dataset: str) -> None:
-    """The dataset's schema and its staging schemas (one per table task's pipeline)."""
-    conn = psycopg2.connect(POSTGRES_DSN, connect_timeout=10)
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT nspname FROM pg_namespace WHERE nspname = %s OR nspname LIKE %s",
-                (dataset, f"{dataset}\\_staging%"),
-            )
-            for (name,) in cur.fetchall():
-                cur.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
     finally:
         conn.close()
 
@@ -325,7 +310,7 @@ def airflow_run(
             _stop(scheduler, group=True)
         _stop(emulator)
         _admin_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        _drop_schemas(schema)
+        drop_dataset(POSTGRES_DSN, schema)
 
 
 def _max_overlap(intervals: list[tuple[dt.datetime, dt.datetime]]) -> int:

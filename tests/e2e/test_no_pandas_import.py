@@ -54,15 +54,15 @@ print(json.dumps({"rows": rows, "pandas": imports}))
 """
 
 
-def _sync_twice(
-    emu: Any, tables: list[str], tmp_path: Path, dict_path: bool = False
-) -> dict[str, Any]:
-    repo = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(script: str, emu: Any, extra: list[str], tmp_path: Path) -> dict[str, Any]:
+    """``script`` in a fresh interpreter against ``emu``; the JSON of its last line."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__"))}
-    env.update(PYTHONPATH=str(repo), DLT_DATA_DIR=str(tmp_path / "dlt"))
+    env.update(PYTHONPATH=str(REPO), DLT_DATA_DIR=str(tmp_path / "dlt"))
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, emu.base_url, emu.client_id, emu.client_secret]
-        + [json.dumps(tables), "1" if dict_path else "0"],
+        [sys.executable, "-c", script, emu.base_url, emu.client_id, emu.client_secret, *extra],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -72,6 +72,12 @@ def _sync_twice(
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def _sync_twice(
+    emu: Any, tables: list[str], tmp_path: Path, dict_path: bool = False
+) -> dict[str, Any]:
+    return _run(SCRIPT, emu, [json.dumps(tables), "1" if dict_path else "0"], tmp_path)
 
 
 def test_a_sync_of_the_demo_account_never_imports_pandas(
@@ -118,23 +124,10 @@ def test_a_warehouse_sync_imports_pandas_whole_before_it_extracts(
     (seen with three syncs in threads). So the sync imports it first, where it is opened."""
     from tests.helpers import with_password
 
-    repo = Path(__file__).resolve().parents[2]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__"))}
-    env.update(PYTHONPATH=str(repo), DLT_DATA_DIR=str(tmp_path / "dlt"))
     emu = caspio_emulator
-    done = subprocess.run(
-        [sys.executable, "-c", WAREHOUSE_SCRIPT, emu.base_url, emu.client_id, emu.client_secret]
-        + [with_password(postgres_dsn), postgres_dataset],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = _run(WAREHOUSE_SCRIPT, emu, [with_password(postgres_dsn), postgres_dataset], tmp_path)
     assert result["rows"] == [len(emu.table_rows("Customers"))]
     # looked up, then imported: both by the opening of the sync, on the thread that runs it
     assert result["pandas"], "pandas was never imported: nothing to check"
-    opened = f"thread MainThread: {repo / 'pipelines' / 'setup.py'}"
+    opened = f"thread MainThread: {REPO / 'pipelines' / 'setup.py'}"
     assert set(result["pandas"]) == {opened}, result["pandas"]

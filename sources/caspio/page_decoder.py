@@ -5,9 +5,9 @@ threads that fetch pages concurrently took turns on one core. ``pyarrow.json`` p
 straight into typed columns in C++ and releases the GIL while it does, so pages decode in
 parallel with each other and with the HTTP reads. Only LIST fields (any JSON, kept as JSON
 text) still pass through Python: ``msgspec`` cuts their raw values out of the body, which are
-kept as they are when they already are the dict path's text, and written by the dict path's
-own converter when not. The first page of a read, which also carries the row count, is
-decoded too (``decode_counted``).
+kept as they are when they already are the dict path's text (learnt once per distinct value),
+and written by the dict path's own converter when not. The first page of a read, which also
+carries the row count, is decoded too (``decode_counted``).
 
 The reader is strict: a value that is not of its field's JSON type (a number in a text field,
 a fraction in an integer field, a string in a number field) fails the parse instead of being
@@ -18,6 +18,7 @@ the dict path (``arrow.FINISHERS``), so both ways give the same table for the sa
 (tested value for value, and by a property test over arbitrary pages).
 """
 
+import itertools
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
@@ -63,20 +64,57 @@ class _CountedEnvelope(msgspec.Struct, gc=False):
 _COUNTED_ENVELOPE = msgspec.json.Decoder(_CountedEnvelope)
 
 
-def _list_texts(raws: list[Any], spec: FieldSpec) -> pa.Array:
+LIST_TEXTS_REMEMBERED = 20_000
+"""How many distinct LIST values a decoder remembers the text of. Multi-select values repeat
+(a few options, few combinations), so after the first pages nearly every value is known; past
+this many the decoder learns each page's new values again, as it did before it remembered."""
+
+_REWRITTEN = b""
+"""A learnt value whose compact form differs from its wire text (never a value's text: JSON
+text is never empty)."""
+
+
+class _ListTexts:
     """LIST values as JSON text, exactly as the dict path writes them (orjson's compact form).
 
-    Re-writing each value costs about 1.2 µs (orjson encodes every fresh string to UTF-8), most
-    of a page's decode time. When the wire already sends that form, the raw values are the
-    text. One re-dump of the whole column proves it: the same bytes parse to the same values at
-    the same boundaries, so a column equal to its canonical form has canonical elements."""
-    joined = b"[" + b",".join(b"null" if raw is None else raw for raw in raws) + b"]"
-    values = orjson.loads(joined)
-    if orjson.dumps(values) == joined:
-        return text_array(
-            [None if v is None else bytes(raw) for raw, v in zip(raws, values, strict=True)]
-        )
-    return CONVERTERS["json"](values, spec)
+    Re-writing each value costs about 1.2 µs (orjson encodes every fresh string to UTF-8), and
+    parsing a page's values to prove their form was still most of its LIST time. So a decoder
+    learns each distinct value's text once: its wire text (when orjson writes the value the same
+    way), null, or ``_REWRITTEN``, and then the page's column takes the dict path's converter.
+    Fetch threads share a decoder: entries are only added, each by one dict assignment."""
+
+    def __init__(self) -> None:
+        self._known: dict[bytes, bytes | None] = {}
+
+    def column(self, raws: list[Any], spec: FieldSpec) -> pa.Array:
+        # a missing key (None) reads as null, as a null on the wire does
+        texts = [b"null" if raw is None else bytes(raw) for raw in raws]
+        distinct = set(texts)
+        unknown = [text for text in distinct if text not in self._known]
+        learnt = self._learn(unknown) if unknown else {}
+        found = {text: learnt[text] if text in learnt else self._known[text] for text in distinct}
+        if _REWRITTEN in found.values():
+            return CONVERTERS["json"](orjson.loads(b"[" + b",".join(texts) + b"]"), spec)
+        return text_array(list(map(found.__getitem__, texts)))
+
+    def _learn(self, texts: list[bytes]) -> dict[bytes, bytes | None]:
+        """What each new text stands for; a text that is not JSON raises, and the page takes the
+        dict path. One re-dump of them all proves the usual case: the same bytes parse to the
+        same values at the same boundaries, so texts equal to their canonical form together
+        are each canonical."""
+        joined = b"[" + b",".join(texts) + b"]"
+        values = orjson.loads(joined)
+        if orjson.dumps(values) == joined:
+            learnt = {t: None if v is None else t for t, v in zip(texts, values, strict=True)}
+        else:
+            learnt = {
+                t: None if v is None else (t if orjson.dumps(v) == t else _REWRITTEN)
+                for t, v in zip(texts, values, strict=True)
+            }
+        room = LIST_TEXTS_REMEMBERED - len(self._known)
+        if room > 0:
+            self._known.update(itertools.islice(learnt.items(), room))
+        return learnt
 
 
 def _finish(wire: pa.Array, spec: FieldSpec) -> ArrowColumn:
@@ -103,6 +141,7 @@ class PageDecoder:
             unexpected_field_behavior="ignore",
         )
         self._list_decoder: msgspec.json.Decoder[Any] | None = None
+        self._list_texts = _ListTexts()
         # one getter per LIST field, built once: not a getattr with a name built per row
         self._list_getters = [attrgetter(f"f{i}") for i in range(len(self._lists))]
         if self._lists:
@@ -167,7 +206,7 @@ class PageDecoder:
         if len(rows) != row_count:
             raise ValueError("the two parses disagree on the row count")
         return {
-            spec.name: _list_texts(list(map(getter, rows)), spec)
+            spec.name: self._list_texts.column(list(map(getter, rows)), spec)
             for getter, spec in zip(self._list_getters, self._lists, strict=True)
         }
 

@@ -5,6 +5,9 @@ goes on after the sync."""
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pyarrow as pa
@@ -62,3 +65,28 @@ def test_duckdb_global_config_from_an_env_var_replaces_the_default(
         '{"memory_limit": "96MB", "threads": 1}',
     )
     assert duckdb_credentials("x.duckdb").global_config == {"memory_limit": "96MB", "threads": 1}
+
+
+def _threads_after(code: str, **env: str) -> int:
+    """OS threads of a fresh interpreter once ``code`` ran, with OPENBLAS_NUM_THREADS as given."""
+    clean = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport os\nprint(len(os.listdir('/proc/self/task')))"],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(out.stdout.split()[-1])
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+def test_importing_the_pipelines_starts_no_blas_threads() -> None:
+    """pyarrow imports numpy, whose OpenBLAS starts spinning threads unless told otherwise."""
+    quiet = _threads_after("import pyarrow", OPENBLAS_NUM_THREADS="1")
+    if _threads_after("import pyarrow") == quiet:
+        pytest.skip("OpenBLAS starts no threads of its own on this machine (one core?)")
+    assert _threads_after("import pipelines.caspio_pipeline") == quiet
+    # a value the user set is theirs
+    kept = "import os, pipelines.caspio_pipeline\nassert os.environ['OPENBLAS_NUM_THREADS'] == '2'"
+    assert _threads_after(kept, OPENBLAS_NUM_THREADS="2") > quiet

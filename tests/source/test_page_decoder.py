@@ -355,3 +355,47 @@ def test_list_text_is_the_dict_paths_text_however_the_wire_writes_it(tags: bytes
     decoded = assert_same(body, schema)
     assert decoded is not None
     assert decoded.column("Tags").to_pylist()[0] == orjson.dumps(orjson.loads(tags)).decode()
+
+
+_TAGS_SCHEMA = build_schema(
+    "T",
+    "tables",
+    [{"Name": "PK_ID", "Type": "AUTONUMBER"}, {"Name": "Tags", "Type": "LIST-STRING"}],
+)
+_TAG_TEXTS = [
+    b'{"1":"Red"}',
+    b'{ "1":"Red"}',  # the same value, written otherwise
+    b'{"1":"Red","3":"Blue"}',
+    b'{"1":"caf\\u00e9"}',
+    b'{"1":"caf\xc3\xa9"}',
+    b'{"2":1.50}',
+    b'{"2":1.5}',
+    b"null",
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_TAG_TEXTS), min_size=1, max_size=4), max_size=4))
+def test_a_decoder_that_remembers_list_texts_still_writes_the_dict_paths_text(
+    pages: list[list[bytes]],
+) -> None:
+    """One decoder reads every page of an object, and remembers each LIST value's text: a
+    value it saw in one form must not lend that form to another page's other spelling."""
+    decoder = PageDecoder(_TAGS_SCHEMA)
+    for tags in pages:
+        rows = b",".join(b'{"PK_ID":%d,"Tags":%s}' % (i, t) for i, t in enumerate(tags))
+        body = b'{"Result":[' + rows + b"]}"
+        table = decoder.decode(body)
+        assert table is not None
+        assert table.to_pylist() == dict_path(body, _TAGS_SCHEMA).to_pylist()
+
+
+def test_past_its_memory_a_decoder_still_decodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sources.caspio.page_decoder.LIST_TEXTS_REMEMBERED", 2)
+    decoder = PageDecoder(_TAGS_SCHEMA)
+    for page in range(3):
+        tags = [b'{"1":"v%d"}' % (page * 10 + i) for i in range(5)] + [b'{ "1":"x"}']
+        rows = b",".join(b'{"PK_ID":%d,"Tags":%s}' % (i, t) for i, t in enumerate(tags))
+        body = b'{"Result":[' + rows + b"]}"
+        assert decoder.decode(body).to_pylist() == dict_path(body, _TAGS_SCHEMA).to_pylist()  # type: ignore[union-attr]
+    assert len(decoder._list_texts._known) == 2

@@ -37,10 +37,12 @@ PARQUET_OPTIONS: dict[str, Any] = {
     "compression": "snappy",
     "version": "2.6",
     "use_dictionary": False,
+    "write_statistics": False,
 }
 """dlt's own defaults (snappy, format 2.6), but no dictionary encoding, which dlt's writer has no
 setting for: Caspio's text columns are mostly distinct values, so building dictionaries is CPU
-spent for a larger file (faster and smaller without: docs/benchmarks-analysis.md)."""
+spent for a larger file (faster and smaller without: docs/benchmarks-analysis.md). No column
+statistics either: the file lives only until DuckDB inserts all of it, which reads no min/max."""
 
 
 class ParquetImport:

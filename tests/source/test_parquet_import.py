@@ -35,6 +35,12 @@ def uses_dictionaries(path: Path) -> bool:
     )
 
 
+def has_statistics(path: Path) -> bool:
+    """Min/max per column chunk: dlt's writer keeps them; ours skips them (read by nothing)."""
+    row_group = pq.ParquetFile(path).metadata.row_group(0)
+    return any(row_group.column(i).is_stats_set for i in range(row_group.num_columns))
+
+
 def notes_dataset(priority_type: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "tables": {
@@ -86,6 +92,8 @@ def test_imported_files_land_exactly_what_dlts_writer_lands(
     assert len(our_files) == len(their_files) > len(OBJECTS)
     assert not any(uses_dictionaries(f) for f in our_files), "our writer made these files"
     assert all(uses_dictionaries(f) for f in their_files), "dlt's writer made these files"
+    assert not any(has_statistics(f) for f in our_files)
+    assert all(has_statistics(f) for f in their_files)
     # the files written inside the extract package went away with it
     assert not list((tmp_path / "pipelines").rglob("caspio_parquet"))
 

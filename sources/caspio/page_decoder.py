@@ -64,10 +64,13 @@ class _CountedEnvelope(msgspec.Struct, gc=False):
 _COUNTED_ENVELOPE = msgspec.json.Decoder(_CountedEnvelope)
 
 
-LIST_TEXTS_REMEMBERED = 20_000
+LIST_TEXTS_REMEMBERED = 10_000
 """How many distinct LIST values a decoder remembers the text of. Multi-select values repeat
 (a few options, few combinations), so after the first pages nearly every value is known; past
 this many the decoder learns each page's new values again, as it did before it remembered."""
+LIST_TEXT_REMEMBERED_BYTES = 200
+"""Only texts this short are remembered (a long combination rarely repeats), so what a decoder
+remembers stays within a few MB whatever the field holds."""
 
 _REWRITTEN = b""
 """A learnt value whose compact form differs from its wire text (never a value's text: JSON
@@ -113,7 +116,8 @@ class _ListTexts:
             }
         room = LIST_TEXTS_REMEMBERED - len(self._known)
         if room > 0:
-            self._known.update(itertools.islice(learnt.items(), room))
+            short = ((t, v) for t, v in learnt.items() if len(t) <= LIST_TEXT_REMEMBERED_BYTES)
+            self._known.update(itertools.islice(short, room))
         return learnt
 
 

@@ -399,3 +399,11 @@ def test_past_its_memory_a_decoder_still_decodes(monkeypatch: pytest.MonkeyPatch
         body = b'{"Result":[' + rows + b"]}"
         assert decoder.decode(body).to_pylist() == dict_path(body, _TAGS_SCHEMA).to_pylist()  # type: ignore[union-attr]
     assert len(decoder._list_texts._known) == 2
+
+
+def test_a_decoder_remembers_only_short_list_texts() -> None:
+    decoder = PageDecoder(_TAGS_SCHEMA)
+    long = b'{"1":"%s"}' % (b"x" * 300)
+    body = b'{"Result":[{"PK_ID":1,"Tags":%s},{"PK_ID":2,"Tags":{"1":"y"}}]}' % long
+    assert decoder.decode(body).to_pylist() == dict_path(body, _TAGS_SCHEMA).to_pylist()  # type: ignore[union-attr]
+    assert list(decoder._list_texts._known) == [b'{"1":"y"}']

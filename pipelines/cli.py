@@ -16,11 +16,13 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from sources.caspio import ledger_command
 
 from . import commands, interrupts
 from .errors import check_environment, describe_error
+from .process import exit_process
 from .redact import install_log_redaction, redact
 
 EXAMPLES = {
@@ -312,5 +314,10 @@ def _failed(exc: BaseException, args: argparse.Namespace) -> int:
     return 1
 
 
+def run_as_process() -> NoReturn:
+    """The ``caspio-sync`` executable: ``main``, then ``exit_process`` with its exit code."""
+    exit_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run_as_process()

@@ -24,7 +24,8 @@ DESCRIPTIONS: dict[str, Description] = {
         "connector",
         "`pipelines.caspio_pipeline.run_sync` (what `caspio-sync run` calls) into a fresh DuckDB "
         "file with the connector's defaults; token cache in a benchmark-private directory "
-        "shared across runs. Pages by key ranges read concurrently.",
+        "shared across runs. Pages by key ranges read concurrently, and ends as the "
+        "`caspio-sync` executable does (`pipelines.process.exit_process`).",
     ),
     "rest_api_parquet": Description(
         "rest_api + Parquet (tuned peer)",

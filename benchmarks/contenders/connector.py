@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 
 from pipelines.caspio_pipeline import run_sync
+from pipelines.process import exit_process
 from sources.caspio import CaspioClient, CaspioCredentials
 
 from .common import emit, parse_args, step_seconds
@@ -55,3 +56,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+    exit_process(0)  # as the `caspio-sync` executable ends

@@ -90,3 +90,30 @@ def test_importing_the_pipelines_starts_no_blas_threads() -> None:
     # a value the user set is theirs
     kept = "import os, pipelines.caspio_pipeline\nassert os.environ['OPENBLAS_NUM_THREADS'] == '2'"
     assert _threads_after(kept, OPENBLAS_NUM_THREADS="2") > quiet
+
+
+def test_our_executables_exit_with_every_object_frozen() -> None:
+    """Shutdown's full collections walk every object the collector has not been told to skip."""
+    code = (
+        "import atexit, gc\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 1000))\n"
+        "import pipelines.caspio_pipeline\n"
+        "from pipelines.process import exit_process\n"
+        "exit_process(3)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (done.returncode, done.stdout.split()) == (3, ["frozen", "True"]), done.stderr
+
+
+def test_caspio_sync_ends_through_exit_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import entry_points
+
+    from pipelines import cli
+
+    (script,) = entry_points(group="console_scripts", name="caspio-sync")
+    assert script.value == "pipelines.cli:run_as_process"
+    ended: list[int] = []
+    monkeypatch.setattr(cli, "main", lambda: 4)
+    monkeypatch.setattr(cli, "exit_process", ended.append)
+    cli.run_as_process()
+    assert ended == [4]

@@ -205,10 +205,13 @@ class App:
             "refresh_token": refresh,
         }
 
-    def expire_tokens(self) -> None:
+    def expire_tokens(self, sparing_seconds: float = 0.0) -> None:
+        # a token issued within the last ``sparing_seconds`` expires later than this bound
+        spared_after = time.monotonic() + self.knobs.settings.token_ttl - sparing_seconds
         with self.token_lock:
-            for k in self.tokens:
-                self.tokens[k] = 0.0
+            for k, expiry in self.tokens.items():
+                if sparing_seconds <= 0 or expiry <= spared_after:
+                    self.tokens[k] = 0.0
 
     def token_call(self, headers: Any, body: bytes) -> Response:
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))

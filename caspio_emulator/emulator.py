@@ -201,9 +201,12 @@ class Emulator:
         """The next len(faults) API calls get these faults, in order."""
         self.knobs.script_faults(list(faults))
 
-    def expire_tokens(self) -> None:
-        """Every access token issued so far becomes expired now (refresh tokens stay valid)."""
-        self.app.expire_tokens()
+    def expire_tokens(self, sparing_seconds: float = 0.0) -> None:
+        """Every access token issued so far becomes expired now (refresh tokens stay valid),
+        except those issued within the last ``sparing_seconds``: a fault test that revokes on a
+        timer spares the token a client has just renewed, which no real account revokes before
+        the client can use it once."""
+        self.app.expire_tokens(sparing_seconds)
 
     def set_clock(self, clock: datetime | Callable[[], datetime] | None) -> None:
         """TIMESTAMP stamps and GETDATE() read this clock: a datetime (frozen; naive = UTC),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import requests
 
@@ -71,6 +72,16 @@ def test_missing_unknown_and_expired_tokens_are_401(caspio_emulator: Emulator) -
     assert requests.get(url, headers=good, timeout=10).status_code == 200
     caspio_emulator.expire_tokens()
     assert requests.get(url, headers=good, timeout=10).status_code == 401
+
+
+def test_a_timed_revocation_can_spare_a_token_just_issued(caspio_emulator: Emulator) -> None:
+    url = caspio_emulator.v3_url + "/tables"
+    old = {"Authorization": "Bearer " + caspio_emulator.access_token()}
+    time.sleep(0.4)
+    new = {"Authorization": "Bearer " + caspio_emulator.access_token()}
+    caspio_emulator.expire_tokens(sparing_seconds=0.3)
+    assert requests.get(url, headers=old, timeout=10).status_code == 401
+    assert requests.get(url, headers=new, timeout=10).status_code == 200
 
 
 def test_stale_token_400_quirk(caspio_emulator: Emulator) -> None:

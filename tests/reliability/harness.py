@@ -25,6 +25,10 @@ from tests.zone_oracle import fold_times, gap_times
 ITEMS = "Items"
 NOTES = "Notes"
 DATASET_NAME = "caspio"
+JUST_RENEWED = 0.25
+"""Seconds a token stays valid however often a fault test revokes tokens: the client renews and
+replays once, and a revocation between the two (which no real account does) would turn the
+replay's stale-token 400 into a query error."""
 
 HOSTILE_NAMES = [
     "O'Brien & Sons",

@@ -20,6 +20,7 @@ from sources.caspio import exception_chain
 
 from .harness import (
     ITEMS,
+    JUST_RENEWED,
     NOTES,
     assert_parity,
     fault_counts,
@@ -157,7 +158,7 @@ def test_token_expiry_and_stale_token_400_mid_sync(
 
     def revoke() -> None:
         while not stop.wait(0.4):
-            emulator.expire_tokens()
+            emulator.expire_tokens(sparing_seconds=JUST_RENEWED)
             revocations.append(time.monotonic())
 
     revoker = threading.Thread(target=revoke, daemon=True)

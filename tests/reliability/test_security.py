@@ -23,7 +23,15 @@ import pytest
 
 from tests.tiny_caspio import serving
 
-from .harness import ITEMS, NOTES, assert_parity, child_env, credential_env, make_client
+from .harness import (
+    ITEMS,
+    JUST_RENEWED,
+    NOTES,
+    assert_parity,
+    child_env,
+    credential_env,
+    make_client,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CALLS_BETWEEN_500S = 3
@@ -136,7 +144,7 @@ def test_no_secret_or_token_in_anything_written(
         tick, armed_at = 0, 0
         while not stop.wait(0.5):
             tick += 1
-            emulator.expire_tokens()
+            emulator.expire_tokens(sparing_seconds=JUST_RENEWED)
             calls = emulator.calls
             due = tick % 2 == 0 and calls - armed_at >= CALLS_BETWEEN_500S
             if due and not emulator.knobs.script:

@@ -374,6 +374,12 @@ _TAG_TEXTS = [
 ]
 
 
+def _tags_body(tags: list[bytes]) -> bytes:
+    """A page of rows PK_ID 0, 1, ... whose Tags are these wire texts."""
+    rows = b",".join(b'{"PK_ID":%d,"Tags":%s}' % (i, t) for i, t in enumerate(tags))
+    return b'{"Result":[' + rows + b"]}"
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.lists(st.sampled_from(_TAG_TEXTS), min_size=1, max_size=4), max_size=4))
 def test_a_decoder_that_remembers_list_texts_still_writes_the_dict_paths_text(
@@ -383,8 +389,7 @@ def test_a_decoder_that_remembers_list_texts_still_writes_the_dict_paths_text(
     value it saw in one form must not lend that form to another page's other spelling."""
     decoder = PageDecoder(_TAGS_SCHEMA)
     for tags in pages:
-        rows = b",".join(b'{"PK_ID":%d,"Tags":%s}' % (i, t) for i, t in enumerate(tags))
-        body = b'{"Result":[' + rows + b"]}"
+        body = _tags_body(tags)
         table = decoder.decode(body)
         assert table is not None
         assert table.to_pylist() == dict_path(body, _TAGS_SCHEMA).to_pylist()
@@ -395,15 +400,13 @@ def test_past_its_memory_a_decoder_still_decodes(monkeypatch: pytest.MonkeyPatch
     decoder = PageDecoder(_TAGS_SCHEMA)
     for page in range(3):
         tags = [b'{"1":"v%d"}' % (page * 10 + i) for i in range(5)] + [b'{ "1":"x"}']
-        rows = b",".join(b'{"PK_ID":%d,"Tags":%s}' % (i, t) for i, t in enumerate(tags))
-        body = b'{"Result":[' + rows + b"]}"
+        body = _tags_body(tags)
         assert decoder.decode(body).to_pylist() == dict_path(body, _TAGS_SCHEMA).to_pylist()  # type: ignore[union-attr]
     assert len(decoder._list_texts._known) == 2
 
 
 def test_a_decoder_remembers_only_short_list_texts() -> None:
     decoder = PageDecoder(_TAGS_SCHEMA)
-    long = b'{"1":"%s"}' % (b"x" * 300)
-    body = b'{"Result":[{"PK_ID":1,"Tags":%s},{"PK_ID":2,"Tags":{"1":"y"}}]}' % long
+    body = _tags_body([b'{"1":"%s"}' % (b"x" * 300), b'{"1":"y"}'])
     assert decoder.decode(body).to_pylist() == dict_path(body, _TAGS_SCHEMA).to_pylist()  # type: ignore[union-attr]
     assert list(decoder._list_texts._known) == [b'{"1":"y"}']
